@@ -37,6 +37,9 @@ class FieldError:
 
     def message(self) -> str:
         """The text Kubernetes prints: `spec.replicas: Invalid value: -1: must be >= 0`."""
+        if self.reason == UNKNOWN_FIELD:
+            text = f'unknown field "{self.field}"'
+            return f"{text}, {self.detail}" if self.detail else text
         return f"{self.field}: {self.body()}" if self.field else self.body()
 
     def body(self) -> str:
