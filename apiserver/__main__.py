@@ -1,0 +1,47 @@
+"""`python -m apiserver`: the kplane API server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from apiserver.server import Options, parse_duration, serve
+from kplane.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="apiserver", description="kplane apiserver: gRPC API backed by etcd")
+    parser.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="comma-separated etcd client URLs")
+    parser.add_argument("--bind-address", default="127.0.0.1", help="address to listen on (loopback only)")
+    parser.add_argument("--port", type=int, default=6443, help="gRPC port")
+    parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: off)")
+    parser.add_argument("--compaction-retention", default="1h", help="history to keep before compacting (e.g. 1h)")
+    parser.add_argument("--compaction-interval", default="5m", help="how often to compact")
+    parser.add_argument("--bookmark-interval", default="5s", help="how often watchers get a BOOKMARK")
+    parser.add_argument("--default-watch-cache-size", type=int, default=10_000,
+                        help="recent events kept per resource for watch replay (older: served from etcd)")
+    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
+    parser.add_argument("--log-level", default="info")
+    ns = parser.parse_args(argv)
+    configure_logging("apiserver", ns.log_format, ns.log_level)
+    try:
+        opts = Options(
+            etcd_servers=ns.etcd_servers,
+            bind_address=ns.bind_address,
+            port=ns.port,
+            metrics_port=ns.metrics_port,
+            compaction_retention=parse_duration(ns.compaction_retention),
+            compaction_interval=parse_duration(ns.compaction_interval),
+            bookmark_interval=parse_duration(ns.bookmark_interval),
+            watch_cache_size=ns.default_watch_cache_size,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        asyncio.run(serve(opts))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The apiserver process: gRPC API + health + reflection, the watch caches, the compactor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import time
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from apiserver.registry import Registry
+from apiserver.service import APIService
+from apiserver.storage import EtcdUnavailable, Storage
+from kplane.api.pb import api_pb2, api_pb2_grpc
+from kplane.logs import get_logger
+
+log = get_logger(component="apiserver")
+
+
+def parse_duration(text: str) -> float:
+    """`1h`, `30m`, `90s`, `1h30m`, or plain seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 1h, 30m, 90s")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+@dataclass
+class Options:
+    etcd_servers: str = "http://127.0.0.1:2379"
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    metrics_port: int = 0
+    compaction_retention: float = 3600.0
+    compaction_interval: float = 300.0
+    bookmark_interval: float = 5.0
+    watch_cache_size: int = 10_000
+
+
+class Compactor:
+    """Keeps at least `retention` seconds of history: every interval, compact etcd to the newest
+    revision that is older than the retention window (history is a policy, not an accident)."""
+
+    def __init__(self, storage: Storage, retention: float, interval: float) -> None:
+        self.storage = storage
+        self.retention = retention
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+
+    async def run(self) -> None:
+        while True:
+            try:
+                now = time.monotonic()
+                self.samples.append((now, await self.storage.current_revision()))
+                old = [rev for t, rev in self.samples if now - t >= self.retention]
+                if old:
+                    target = old[-1]
+                    self.samples = [(t, rev) for t, rev in self.samples if rev >= target]
+                    if await self.storage.compact_with_key(target):
+                        log.info("compacted etcd history", rev=target, retention_s=self.retention)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("compaction failed; will retry", error=str(exc))
+            await asyncio.sleep(self.interval)
+
+
+async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    storage = Storage(opts.etcd_servers)
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_send_message_length", 256 * 1024 * 1024),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+    ])
+    address = f"{opts.bind_address}:{opts.port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise SystemExit(f"apiserver: cannot listen on {address}: {exc} (is the port in use?)") from None
+    if bound == 0:
+        raise SystemExit(f"apiserver: cannot listen on {address} (is the port in use?)")
+    health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+    registry = Registry(storage, watch_cache_size=opts.watch_cache_size)
+    api_pb2_grpc.add_APIServicer_to_server(APIService(registry, storage, bookmark_interval=opts.bookmark_interval),
+                                           server)
+    reflection.enable_server_reflection(
+        (api_pb2.DESCRIPTOR.services_by_name["API"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if opts.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(opts.metrics_port, addr=opts.bind_address)
+    await server.start()
+    log.info("listening", address=f"{opts.bind_address}:{bound}", etcd=opts.etcd_servers)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await storage.connect()
+            break
+        except EtcdUnavailable as exc:
+            if time.monotonic() > deadline:
+                await server.stop(0)
+                raise SystemExit(f"apiserver: {exc}") from None
+            log.warning("waiting for etcd", error=str(exc))
+            await asyncio.sleep(0.5)
+    await registry.start()
+    await registry.ensure_system_namespaces()
+    compactor = asyncio.create_task(Compactor(storage, opts.compaction_retention, opts.compaction_interval).run())
+    await _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+    log.info("ready", address=f"{opts.bind_address}:{bound}")
+    if ready is not None:
+        ready.set()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+    compactor.cancel()
+    await server.stop(grace=2)
+    await registry.stop()
+    await storage.close()
+
+
+async def _set_health(servicer: object, status: int) -> None:
+    result = servicer.set("", status)  # type: ignore[attr-defined]
+    if asyncio.iscoroutine(result):
+        await result
+    result = servicer.set(api_pb2.DESCRIPTOR.services_by_name["API"].full_name, status)  # type: ignore[attr-defined]
+    if asyncio.iscoroutine(result):
+        await result

@@ -1,0 +1,341 @@
+"""etcd storage: every write a compare-and-swap transaction, resourceVersion = mod_revision.
+
+Only the apiserver talks to etcd. We use aetcd for the connection and its generated etcd
+protobufs for the calls themselves, because we need the response headers (revisions), watch
+progress notifications and compaction errors that aetcd's convenience layer hides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import aetcd
+import grpc
+from aetcd import rpc
+
+from kplane.logs import get_logger
+
+log = get_logger(component="apiserver")
+
+
+@dataclass(frozen=True, slots=True)
+class KV:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+class StorageError(Exception):
+    pass
+
+
+class KeyExists(StorageError):
+    pass
+
+
+class KeyNotFound(StorageError):
+    pass
+
+
+class RevisionMismatch(StorageError):
+    """The compare-and-swap failed: the key changed (or vanished) since it was read."""
+
+    def __init__(self, current: KV | None) -> None:
+        super().__init__("revision mismatch")
+        self.current = current
+
+
+class RevisionCompacted(StorageError):
+    def __init__(self, compact_revision: int, message: str = "") -> None:
+        super().__init__(message or f"required revision has been compacted (oldest retained: {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+class FutureRevision(StorageError):
+    pass
+
+
+class EtcdUnavailable(StorageError):
+    pass
+
+
+def _range_end(prefix: bytes) -> bytes:
+    return aetcd.utils.prefix_range_end(prefix)  # type: ignore[no-any-return]
+
+
+def parse_endpoints(servers: str | Sequence[str]) -> list[tuple[str, int]]:
+    items = servers.split(",") if isinstance(servers, str) else list(servers)
+    out = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        url = urlparse(item if "://" in item else f"http://{item}")
+        out.append((url.hostname or "127.0.0.1", url.port or 2379))
+    if not out:
+        raise ValueError("no etcd servers given")
+    return out
+
+
+class Storage:
+    """A thin async etcd KV layer with Kubernetes' storage contract."""
+
+    def __init__(self, servers: str | Sequence[str], *, timeout: float = 10.0) -> None:
+        self.endpoints = parse_endpoints(servers)
+        self.timeout = timeout
+        self._client: aetcd.Client | None = None
+        self._kv: rpc.KVStub | None = None
+        self._lock = asyncio.Lock()
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        async with self._lock:
+            if self._client is not None:
+                return
+            last: Exception | None = None
+            for host, port in self.endpoints:
+                client = aetcd.Client(host=host, port=port, timeout=None, options={
+                    "grpc.max_receive_message_length": 256 * 1024 * 1024,
+                    "grpc.keepalive_time_ms": 10_000,
+                })
+                try:
+                    await client.connect()
+                    kv = rpc.KVStub(client.channel)
+                    await kv.Range(rpc.RangeRequest(key=b"\0", limit=1, keys_only=True), timeout=self.timeout)
+                except Exception as exc:
+                    last = exc
+                    await client.close()
+                    continue
+                self._client, self._kv = client, kv
+                return
+            raise EtcdUnavailable(f"cannot reach etcd at {self.endpoints}: {last}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+            self._kv = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        assert self._client is not None, "storage not connected"
+        return self._client.channel
+
+    @property
+    def kv(self) -> rpc.KVStub:
+        assert self._kv is not None, "storage not connected"
+        return self._kv
+
+    async def _call(self, method: str, request: object) -> object:
+        """One KV call, translating etcd's gRPC errors into storage errors."""
+        try:
+            return await getattr(self.kv, method)(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            details = exc.details() or ""
+            if "compacted" in details:
+                raise RevisionCompacted(0, details) from None
+            if "future revision" in details:
+                raise FutureRevision(details) from None
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise EtcdUnavailable(f"etcd unavailable: {details}") from None
+            raise
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, key: str, revision: int = 0) -> KV | None:
+        resp = await self._call("Range", rpc.RangeRequest(key=key.encode(), revision=revision))
+        kvs = resp.kvs  # type: ignore[attr-defined]
+        if not kvs:
+            return None
+        kv = kvs[0]
+        return KV(key, kv.value, kv.mod_revision, kv.create_revision)
+
+    async def list(self, prefix: str, revision: int = 0, limit: int = 0,
+                   start: str | None = None) -> tuple[list[KV], int, bool]:
+        """Every key under prefix at revision (0 = latest); returns (kvs, revision read at, more)."""
+        key = (start or prefix).encode()
+        resp = await self._call(
+            "Range",
+            rpc.RangeRequest(key=key, range_end=_range_end(prefix.encode()), revision=revision, limit=limit),
+        )
+        kvs = [KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision) for kv in resp.kvs]  # type: ignore[attr-defined]
+        read_rev = revision or resp.header.revision  # type: ignore[attr-defined]
+        return kvs, read_rev, bool(resp.more)  # type: ignore[attr-defined]
+
+    async def current_revision(self) -> int:
+        resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, keys_only=True, count_only=True))
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def compact_revision_floor(self) -> int:
+        """Oldest revision still readable (found by probing: etcd does not report it directly)."""
+        resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, keys_only=True, count_only=True))
+        current = int(resp.header.revision)  # type: ignore[attr-defined]
+        lo, hi = 1, current
+        while lo < hi:
+            mid = (lo + hi) // 2
+            try:
+                await self._call("Range", rpc.RangeRequest(key=b"\0", revision=mid, count_only=True))
+                hi = mid
+            except RevisionCompacted:
+                lo = mid + 1
+        return lo
+
+    # -- writes (all compare-and-swap) -----------------------------------------------------
+
+    async def create(self, key: str, value: bytes) -> int:
+        """Put key only if it does not exist (create_revision == 0). Returns the new revision."""
+        k = key.encode()
+        req = rpc.TxnRequest(
+            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+        )
+        resp = await self._call("Txn", req)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            raise KeyExists(key)
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        """Put key only if its mod_revision is still expected_revision; else RevisionMismatch."""
+        k = key.encode()
+        req = rpc.TxnRequest(
+            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                                 mod_revision=expected_revision)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
+        )
+        resp = await self._call("Txn", req)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            raise RevisionMismatch(self._current_from_failure(key, resp))
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def delete(self, key: str, expected_revision: int) -> int:
+        """Delete key only if its mod_revision is still expected_revision; else RevisionMismatch."""
+        k = key.encode()
+        req = rpc.TxnRequest(
+            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                                 mod_revision=expected_revision)],
+            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
+        )
+        resp = await self._call("Txn", req)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            raise RevisionMismatch(self._current_from_failure(key, resp))
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _current_from_failure(key: str, resp: object) -> KV | None:
+        for op in resp.responses:  # type: ignore[attr-defined]
+            kvs = op.response_range.kvs
+            if kvs:
+                return KV(key, kvs[0].value, kvs[0].mod_revision, kvs[0].create_revision)
+        return None
+
+    async def put_raw(self, key: str, value: bytes) -> int:
+        resp = await self._call("Put", rpc.PutRequest(key=key.encode(), value=value))
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def compact(self, revision: int) -> None:
+        await self._call("Compact", rpc.CompactionRequest(revision=revision, physical=False))
+
+    async def compact_with_key(self, revision: int, key: str = "compact_rev_key") -> bool:
+        """Compact once per cluster: several apiservers agree through a CAS on compact_rev_key."""
+        k = key.encode()
+        current = await self.get(key)
+        if current is not None and int(current.value or b"0") >= revision:
+            return False
+        version_cmp = (
+            rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, mod_revision=current.mod_revision)
+            if current is not None
+            else rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)
+        )
+        resp = await self._call("Txn", rpc.TxnRequest(
+            compare=[version_cmp],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=str(revision).encode()))],
+        ))
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            return False
+        try:
+            await self.compact(revision)
+        except RevisionCompacted:
+            pass
+        return True
+
+    # -- watch -----------------------------------------------------------------------------
+
+    def open_watch(self, prefix: str, start_revision: int, *, prev_kv: bool = False) -> EtcdWatch:
+        return EtcdWatch(rpc.WatchStub(self.channel), prefix, start_revision, prev_kv=prev_kv)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchBatch:
+    """Events of one etcd watch response, or a progress notification (events empty)."""
+
+    revision: int
+    events: list[tuple[str, KV, KV | None]]  # ("PUT"|"DELETE", kv, prev_kv)
+
+
+class EtcdWatch:
+    """One etcd watch on its own stream: events in revision order, progress notifications,
+    compaction surfaced as RevisionCompacted. `request_progress()` asks etcd to confirm how far
+    it has delivered (used to serve consistent reads from the watch cache)."""
+
+    def __init__(self, stub: rpc.WatchStub, prefix: str, start_revision: int, *, prev_kv: bool) -> None:
+        self._stub = stub
+        self._requests: asyncio.Queue[object] = asyncio.Queue()
+        key = prefix.encode()
+        self._requests.put_nowait(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+            key=key, range_end=_range_end(key), start_revision=start_revision, progress_notify=True,
+            prev_kv=prev_kv, watch_id=random.randint(1, 2**62),
+        )))
+        self._call: object | None = None
+        self._closed = False
+
+    def request_progress(self) -> None:
+        if not self._closed:
+            self._requests.put_nowait(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+
+    async def _request_iter(self) -> AsyncIterator[object]:
+        while True:
+            item = await self._requests.get()
+            if item is None:
+                return
+            yield item
+
+    async def __aiter__(self) -> AsyncIterator[WatchBatch]:
+        call = self._stub.Watch(self._request_iter())
+        self._call = call
+        try:
+            async for resp in call:
+                if resp.compact_revision:
+                    raise RevisionCompacted(resp.compact_revision)
+                if resp.canceled:
+                    raise EtcdUnavailable(f"etcd cancelled the watch: {resp.cancel_reason}")
+                if resp.created and not resp.events:
+                    continue
+                events = []
+                for ev in resp.events:
+                    kv = ev.kv
+                    prev = ev.prev_kv if ev.HasField("prev_kv") else None
+                    events.append((
+                        "DELETE" if ev.type == 1 else "PUT",
+                        KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision),
+                        KV(prev.key.decode(), prev.value, prev.mod_revision, prev.create_revision) if prev else None,
+                    ))
+                yield WatchBatch(resp.header.revision, events)
+        except grpc.aio.AioRpcError as exc:
+            raise EtcdUnavailable(f"etcd watch failed: {exc.code().name} {exc.details()}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._requests.put_nowait(None)
+            if self._call is not None:
+                self._call.cancel()  # type: ignore[attr-defined]

@@ -1,0 +1,252 @@
+"""Async client for the kplane API (the one thing every component and kpctl talk through).
+
+Objects go out as protobuf (`Message`) or as Kubernetes JSON (`dict`, decoded strictly by the
+server, which reports every unknown field with its path). Errors come back as the typed
+exceptions of `kplane.api.errors`. Reads and watches are retried on another server when one is
+unavailable; writes are never re-sent blindly (a create retried after a lost response would
+get AlreadyExists, never a duplicate — so we surface the error instead).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf.any_pb2 import Any as AnyPb
+from google.protobuf.message import Message
+
+from kplane.api import errors as api
+from kplane.api.pb import api_pb2, api_pb2_grpc, autoscaling_pb2, meta_pb2
+from kplane.api.resources import ResourceType, for_type_url, pack, unpack
+
+Body = Message | dict[str, Any]
+
+_IDEMPOTENT = {"Get", "List", "Discover", "Version", "GetScale"}
+
+
+def ref(rt: ResourceType, namespace: str = "", name: str = "", subresource: str = "") -> api_pb2.ResourceRef:
+    return api_pb2.ResourceRef(group=rt.group, version=rt.version, resource=rt.plural,
+                               namespace=namespace if rt.namespaced else "", name=name, subresource=subresource)
+
+
+def _body(rt: ResourceType | None, obj: Body) -> api_pb2.Body:
+    if isinstance(obj, dict):
+        return api_pb2.Body(json=json.dumps(obj))
+    if rt is not None:
+        return api_pb2.Body(object=pack(rt, obj))
+    any_msg = AnyPb()
+    any_msg.Pack(obj)
+    return api_pb2.Body(object=any_msg)
+
+
+def _meta_of(obj: Body) -> tuple[str, str]:
+    if isinstance(obj, dict):
+        meta = obj.get("metadata") or {}
+        return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    meta = obj.metadata  # type: ignore[attr-defined]
+    return meta.namespace, meta.name
+
+
+class Client:
+    def __init__(self, servers: Sequence[str] | str, *, identity: str = "kplane-client", timeout: float = 30.0) -> None:
+        self.servers = [s.strip() for s in (servers.split(",") if isinstance(servers, str) else servers) if s.strip()]
+        if not self.servers:
+            raise ValueError("no apiserver address given")
+        self.identity = identity
+        self.timeout = timeout
+        self._index = 0
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: api_pb2_grpc.APIStub | None = None
+
+    # -- connection --------------------------------------------------------------------------
+
+    @property
+    def server(self) -> str:
+        return self.servers[self._index]
+
+    def _ensure(self) -> api_pb2_grpc.APIStub:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.server, options=[
+                ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.keepalive_time_ms", 20_000),
+                ("grpc.primary_user_agent", self.identity),
+            ])
+            self._stub = api_pb2_grpc.APIStub(self._channel)
+        return self._stub
+
+    async def _failover(self) -> None:
+        await self.close()
+        self._index = (self._index + 1) % len(self.servers)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = None
+        self._stub = None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-kplane-identity", self.identity),)
+
+    async def _call(self, method: str, request: Message, timeout: float | None = None) -> Any:
+        attempts = len(self.servers) if method in _IDEMPOTENT else 1
+        for attempt in range(attempts):
+            stub = self._ensure()
+            try:
+                return await getattr(stub, method)(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
+                    await self._failover()
+                    continue
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and len(self.servers) > 1:
+                    await self._failover()
+                raise api.from_rpc_error(exc) from None
+        raise AssertionError("unreachable")
+
+    # -- verbs -------------------------------------------------------------------------------
+
+    async def create(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False) -> Message:
+        ns = namespace or _meta_of(obj)[0]
+        resp = await self._call("Create", api_pb2.CreateRequest(ref=ref(rt, ns), body=_body(rt, obj), dry_run=dry_run))
+        return unpack(resp.object)[1]
+
+    async def get(self, rt: ResourceType, name: str, *, namespace: str = "", resource_version: str = "") -> Message:
+        resp = await self._call("Get", api_pb2.GetRequest(ref=ref(rt, namespace, name),
+                                                          resource_version=resource_version))
+        return unpack(resp.object)[1]
+
+    async def list(self, rt: ResourceType, *, namespace: str = "", label_selector: str = "", field_selector: str = "",
+                   resource_version: str = "", limit: int = 0, continue_token: str = "") -> tuple[builtins.list[Message], str, str]:
+        """Returns (items, the resourceVersion the list was read at, continue token)."""
+        req = api_pb2.ListRequest(ref=ref(rt, namespace), label_selector=label_selector, field_selector=field_selector,
+                                  resource_version=resource_version, limit=limit)
+        setattr(req, "continue", continue_token)
+        resp = await self._call("List", req)
+        items = []
+        for item in resp.items:
+            msg = rt.new()
+            msg.ParseFromString(item.value)
+            items.append(msg)
+        return items, resp.resource_version, getattr(resp, "continue")
+
+    async def list_all(self, rt: ResourceType, **kwargs: Any) -> tuple[builtins.list[Message], str]:
+        items, rv, token = await self.list(rt, **kwargs)
+        while token:
+            more, rv, token = await self.list(rt, **{**kwargs, "continue_token": token})
+            items.extend(more)
+        return items, rv
+
+    async def update(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False) -> Message:
+        ns, name = _meta_of(obj)
+        resp = await self._call("Update", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name), body=_body(rt, obj),
+                                                                dry_run=dry_run))
+        return unpack(resp.object)[1]
+
+    async def update_status(self, rt: ResourceType, obj: Body, *, namespace: str = "") -> Message:
+        ns, name = _meta_of(obj)
+        resp = await self._call("UpdateStatus", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name, "status"),
+                                                                      body=_body(rt, obj)))
+        return unpack(resp.object)[1]
+
+    async def patch(self, rt: ResourceType, name: str, patch: str | dict[str, Any] | builtins.list[Any], *,
+                    namespace: str = "", patch_type: str = "merge", subresource: str = "",
+                    dry_run: bool = False) -> Message:
+        text = patch if isinstance(patch, str) else json.dumps(patch)
+        resp = await self._call("Patch", api_pb2.PatchRequest(ref=ref(rt, namespace, name, subresource),
+                                                              patch_type=patch_type, patch=text, dry_run=dry_run))
+        return unpack(resp.object)[1]
+
+    async def delete(self, rt: ResourceType, name: str, *, namespace: str = "", grace_period: int | None = None,
+                     propagation_policy: str = "", uid: str = "", resource_version: str = "",
+                     dry_run: bool = False) -> tuple[Message, bool]:
+        """Returns (the object, deleted): deleted is False while graceful deletion or finalizers are pending."""
+        options = meta_pb2.DeleteOptions()
+        if grace_period is not None:
+            options.gracePeriodSeconds = grace_period
+        if propagation_policy:
+            options.propagationPolicy = propagation_policy
+        if uid:
+            options.preconditions.uid = uid
+        if resource_version:
+            options.preconditions.resourceVersion = resource_version
+        if dry_run:
+            options.dryRun.append("All")
+        resp = await self._call("Delete", api_pb2.DeleteRequest(ref=ref(rt, namespace, name), options=options))
+        return unpack(resp.object)[1], resp.deleted
+
+    async def bind(self, namespace: str, name: str, node: str, *, uid: str = "") -> Message:
+        from kplane.api.pb import core_pb2
+        from kplane.api.resources import for_group_resource
+
+        binding = core_pb2.Binding()
+        binding.metadata.name = name
+        binding.metadata.namespace = namespace
+        if uid:
+            binding.metadata.uid = uid
+        binding.target.kind = "Node"
+        binding.target.name = node
+        pods = for_group_resource("", "pods")
+        resp = await self._call("Bind", api_pb2.CreateRequest(ref=ref(pods, namespace, name, "binding"),
+                                                              body=_body(None, binding)))
+        return unpack(resp.object)[1]
+
+    async def get_scale(self, rt: ResourceType, name: str, *, namespace: str = "") -> autoscaling_pb2.Scale:
+        resp = await self._call("GetScale", api_pb2.GetRequest(ref=ref(rt, namespace, name, "scale")))
+        scale = autoscaling_pb2.Scale()
+        resp.object.Unpack(scale)
+        return scale
+
+    async def update_scale(self, rt: ResourceType, name: str, replicas: int, *, namespace: str = "",
+                           resource_version: str = "") -> autoscaling_pb2.Scale:
+        scale = autoscaling_pb2.Scale()
+        scale.metadata.name = name
+        scale.metadata.namespace = namespace
+        if resource_version:
+            scale.metadata.resourceVersion = resource_version
+        scale.spec.replicas = replicas
+        resp = await self._call("UpdateScale", api_pb2.UpdateRequest(ref=ref(rt, namespace, name, "scale"),
+                                                                     body=_body(None, scale)))
+        out = autoscaling_pb2.Scale()
+        resp.object.Unpack(out)
+        return out
+
+    async def discover(self) -> builtins.list[api_pb2.APIResource]:
+        resp = await self._call("Discover", api_pb2.DiscoverRequest())
+        return list(resp.resources)
+
+    async def version(self) -> api_pb2.VersionInfo:
+        return await self._call("Version", api_pb2.VersionRequest())  # type: ignore[no-any-return]
+
+    async def watch(self, rt: ResourceType, *, namespace: str = "", label_selector: str = "", field_selector: str = "",
+                    resource_version: str = "", allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Message]]:
+        """Yields (type, object) in revision order: ADDED/MODIFIED/DELETED/BOOKMARK. A failed
+        stream raises the typed error (Expired: relist; Unavailable: re-watch from the last RV)."""
+        stub = self._ensure()
+        req = api_pb2.WatchRequest(ref=ref(rt, namespace), label_selector=label_selector,
+                                   field_selector=field_selector, resource_version=resource_version,
+                                   allow_bookmarks=allow_bookmarks)
+        call = stub.Watch(req, metadata=self.metadata)
+        try:
+            async for event in call:
+                yield event.type, unpack(event.object)[1] if event.type != "BOOKMARK" else _bookmark(event.object)
+        except grpc.aio.AioRpcError as exc:
+            raise api.from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+
+def _bookmark(obj: AnyPb) -> Message:
+    rt = for_type_url(obj.type_url)
+    msg = rt.new()
+    msg.ParseFromString(obj.value)
+    return msg
