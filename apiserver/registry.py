@@ -25,7 +25,6 @@ from typing import Any
 import json_merge_patch
 import jsonpatch
 from google.protobuf.message import Message
-from kplane.api.defaults import apply_defaults
 
 from apiserver import patch as smpatch
 from apiserver.storage import KeyExists, RevisionCompacted, RevisionMismatch, Storage
@@ -34,6 +33,7 @@ from apiserver.watchcache import Entry, Filter, WatchCache, rv_suffix
 from kplane.api import codec
 from kplane.api import errors as api
 from kplane.api import field as fe
+from kplane.api.defaults import apply_defaults
 from kplane.api.resources import RESOURCES, ResourceType, object_to_dict
 from kplane.api.validation import validate_create, validate_status_update, validate_update
 from kplane.logs import get_logger
@@ -129,14 +129,25 @@ class Registry:
     # -- admission -------------------------------------------------------------------------
 
     async def _admit_namespace(self, rt: ResourceType, namespace: str) -> None:
+        """NamespaceLifecycle admission: the namespace must exist and not be terminating.
+        Read from the namespaces watch cache (as Kubernetes reads an informer); a namespace too
+        new for the cache is confirmed from etcd."""
         if not rt.namespaced:
             return
         ns_rt = _rt("namespaces")
-        kv = await self.storage.get(ns_rt.key("", namespace))
-        if kv is None:
-            raise api.NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace)
-        ns = self._to_dict(ns_rt, kv.value, kv.mod_revision)
-        if ns.get("metadata", {}).get("deletionTimestamp") or ns.get("status", {}).get("phase") == "Terminating":
+        key = ns_rt.key("", namespace)
+        entry = self.cache(ns_rt).get_entry(key)
+        if entry is not None:
+            meta, phase = entry.obj.metadata, entry.obj.status.phase  # type: ignore[attr-defined]
+            terminating = meta.HasField("deletionTimestamp") or phase == "Terminating"
+        else:
+            kv = await self.storage.get(key)
+            if kv is None:
+                raise api.NotFound(f'namespaces "{namespace}" not found', kind="namespaces", name=namespace)
+            ns = self._to_dict(ns_rt, kv.value, kv.mod_revision)
+            terminating = bool(ns.get("metadata", {}).get("deletionTimestamp")) or \
+                ns.get("status", {}).get("phase") == "Terminating"
+        if terminating:
             raise api.Forbidden(
                 f'{rt.group_resource} "{rt.kind.lower()}" is forbidden: unable to create new content in namespace '
                 f"{namespace} because it is being terminated",

@@ -122,5 +122,6 @@ def configure_logging(component: str, fmt: str = "auto", level: str = "info") ->
 
 def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
     """Return a structlog logger with ``bound`` key/values on every line it writes."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger()
-    return logger.bind(**bound) if bound else logger
+    # Lazy: binding here would freeze the configuration in force at import time.
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(**bound)
+    return logger

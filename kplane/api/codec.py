@@ -27,13 +27,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kplane.api import field as fe
 
 M = TypeVar("M", bound=Message)
+Descriptor = Any  # protobuf's upb and pure-python descriptor types differ; treat them alike
 
 TIMESTAMP = "google.protobuf.Timestamp"
 QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
@@ -117,7 +118,7 @@ def to_dict(msg: Message) -> dict[str, Any]:
             if len(mapping):
                 value_fd = fd.message_type.fields_by_name["value"]
                 out[name] = {k: _encode_value(value_fd, mapping[k], descriptor) for k in sorted(mapping)}
-        elif fd.label == FieldDescriptor.LABEL_REPEATED:
+        elif fd.is_repeated:
             values = getattr(msg, fd.name)
             if len(values):
                 out[name] = [_encode_value(fd, v, descriptor) for v in values]
@@ -126,12 +127,12 @@ def to_dict(msg: Message) -> dict[str, Any]:
     return out
 
 
-def _has_implicit(msg: Message, fd: FieldDescriptor) -> bool:
+def _has_implicit(msg: Message, fd: Any) -> bool:
     value = getattr(msg, fd.name)
     return bool(value)
 
 
-def _encode_value(fd: FieldDescriptor, value: Any, owner: Descriptor) -> Any:
+def _encode_value(fd: Any, value: Any, owner: Descriptor) -> Any:
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         full = fd.message_type.full_name
         if full == TIMESTAMP:
@@ -172,10 +173,10 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-_FIELD_INDEX: dict[str, dict[str, FieldDescriptor]] = {}
+_FIELD_INDEX: dict[str, dict[str, Any]] = {}
 
 
-def _fields_by_json_name(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+def _fields_by_json_name(descriptor: Descriptor) -> dict[str, Any]:
     index = _FIELD_INDEX.get(descriptor.full_name)
     if index is None:
         index = {fd.json_name: fd for fd in descriptor.fields}
@@ -208,7 +209,7 @@ def _decode_into(
             continue  # JSON null leaves the field unset, as in Kubernetes
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             _decode_map(msg, fd, value, sub, errors)
-        elif fd.label == FieldDescriptor.LABEL_REPEATED:
+        elif fd.is_repeated:
             if not isinstance(value, list):
                 errors.append(fe.type_invalid(sub, value, "expected a list"))
                 continue
@@ -243,7 +244,7 @@ def _decode_into(
                 setattr(msg, fd.name, scalar)
 
 
-def _decode_map(msg: Message, fd: FieldDescriptor, value: Any, path: str, errors: list[fe.FieldError]) -> None:
+def _decode_map(msg: Message, fd: Any, value: Any, path: str, errors: list[fe.FieldError]) -> None:
     if not isinstance(value, dict):
         errors.append(fe.type_invalid(path, value, "expected an object (a map)"))
         return
@@ -270,13 +271,13 @@ def _decode_map(msg: Message, fd: FieldDescriptor, value: Any, path: str, errors
                 target[str(k)] = scalar
 
 
-def _is_special(fd: FieldDescriptor) -> bool:
+def _is_special(fd: Any) -> bool:
     full = fd.message_type.full_name
     return full in (TIMESTAMP, QUANTITY, INT_OR_STRING, FIELDS_V1) or full.endswith(RAW_EXTENSION_SUFFIX)
 
 
 def _decode_special(
-    fd: FieldDescriptor, value: Any, path: str, errors: list[fe.FieldError], owner: Descriptor | None = None
+    fd: Any, value: Any, path: str, errors: list[fe.FieldError], owner: Descriptor | None = None
 ) -> Message | None:
     cls = _message_class(fd.message_type)
     full = fd.message_type.full_name
@@ -336,6 +337,7 @@ def _decode_special(
 _CLASS_CACHE: dict[str, type[Message]] = {}
 
 
+
 def _message_class(descriptor: Descriptor) -> type[Message]:
     cls = _CLASS_CACHE.get(descriptor.full_name)
     if cls is None:
@@ -349,7 +351,7 @@ def _message_class(descriptor: Descriptor) -> type[Message]:
 _INVALID = object()
 
 
-def _decode_scalar(fd: FieldDescriptor, value: Any, path: str, errors: list[fe.FieldError]) -> Any:
+def _decode_scalar(fd: Any, value: Any, path: str, errors: list[fe.FieldError]) -> Any:
     t = fd.type
     if t == FieldDescriptor.TYPE_STRING:
         if not isinstance(value, str):

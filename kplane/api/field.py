@@ -6,8 +6,9 @@ Validation returns *every* error at once; the apiserver turns the list into an I
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # Cause reasons, as in k8s.io/apimachinery/pkg/util/validation/field (ErrorType.String()).
@@ -32,7 +33,7 @@ class FieldError:
     reason: str
     field: str
     detail: str = ""
-    value: Any = field(default=_NO_VALUE, compare=False)
+    value: Any = dataclasses.field(default=_NO_VALUE, compare=False)
     supported: tuple[str, ...] = ()
 
     def message(self) -> str:

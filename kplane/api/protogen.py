@@ -28,9 +28,8 @@ def _protos() -> list[str]:
 
 def generate(out_root: Path) -> None:
     """Run protoc for every .proto into out_root (which mirrors the repo root)."""
-    from grpc_tools import protoc  # dev dependency: only needed to regenerate
-
     import grpc_tools
+    from grpc_tools import protoc  # dev dependency: only needed to regenerate
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     (out_root / "kplane" / "api" / "pb").mkdir(parents=True, exist_ok=True)

@@ -242,7 +242,7 @@ async def test_watch_on_compacted_revision_is_expired(apiserver: Any, tmp_path: 
                                namespace="compaction")
             # older than the 5-event window but not compacted: replayed from etcd
             got = []
-            async for etype, obj in c.watch(CM, namespace="compaction", resource_version=start_rv):
+            async for _etype, obj in c.watch(CM, namespace="compaction", resource_version=start_rv):
                 got.append(obj.metadata.name)  # type: ignore[attr-defined]
                 if len(got) == 8:
                     break
