@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from apiserver.server import Options, parse_duration, serve
+from apiserver.server import Options, serve
+from kplane.durations import parse_duration
 from kplane.logs import configure_logging
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import time
 from dataclasses import dataclass
@@ -20,18 +19,6 @@ from kplane.api.pb import api_pb2, api_pb2_grpc
 from kplane.logs import get_logger
 
 log = get_logger(component="apiserver")
-
-
-def parse_duration(text: str) -> float:
-    """`1h`, `30m`, `90s`, `1h30m`, or plain seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 1h, 30m, 90s")
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
 
 
 @dataclass

@@ -734,7 +734,7 @@ async def delete(ctx: Ctx, args: tuple[str, ...], filename: tuple[str, ...], rec
             failed = True
             click.echo(format_api_error(exc, ctx), err=True)
     if wait and pending:
-        from apiserver.server import parse_duration
+        from kplane.durations import parse_duration
 
         limit = parse_duration(timeout) if timeout not in ("0", "") else 7 * 24 * 3600.0
         for rt, ns, name, uid in pending:
