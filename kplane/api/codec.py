@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -107,29 +108,55 @@ def now_timestamp() -> Timestamp:
 # Encoding: message -> dict
 
 
+_ONE, _REPEATED, _MAP = 0, 1, 2
+# fd.full_name -> (json name, cardinality, value converter or None for identity)
+_ENC_PLAN: dict[str, tuple[str, int, Callable[[Any], Any] | None]] = {}
+
+
+def _enc_plan(fd: Any, owner: Any) -> tuple[str, int, Callable[[Any], Any] | None]:
+    plan = _ENC_PLAN.get(fd.full_name)
+    if plan is None:
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            value_fd = fd.message_type.fields_by_name["value"]
+            plan = (fd.json_name, _MAP, _value_encoder(value_fd, owner))
+        elif fd.is_repeated:
+            plan = (fd.json_name, _REPEATED, _value_encoder(fd, owner))
+        else:
+            plan = (fd.json_name, _ONE, _value_encoder(fd, owner))
+        _ENC_PLAN[fd.full_name] = plan
+    return plan
+
+
+def _value_encoder(fd: Any, owner: Any) -> Callable[[Any], Any] | None:
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        return lambda value: _encode_value(fd, value, owner)
+    if fd.type == FieldDescriptor.TYPE_BYTES:
+        return lambda value: base64.b64encode(value).decode("ascii")
+    return None
+
+
+def _field_index(item: tuple[Any, Any]) -> int:
+    return int(item[0].index)
+
+
 def to_dict(msg: Message) -> dict[str, Any]:
-    """Render a message as Kubernetes JSON (a dict), omitting unset fields."""
+    """Render a message as Kubernetes JSON (a dict), omitting unset fields, in declaration order
+    (which follows the Go struct order, as Kubernetes renders JSON)."""
     out: dict[str, Any] = {}
     descriptor = msg.DESCRIPTOR
-    for fd in descriptor.fields:
-        name = fd.json_name
-        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            mapping = getattr(msg, fd.name)
-            if len(mapping):
-                value_fd = fd.message_type.fields_by_name["value"]
-                out[name] = {k: _encode_value(value_fd, mapping[k], descriptor) for k in sorted(mapping)}
-        elif fd.is_repeated:
-            values = getattr(msg, fd.name)
-            if len(values):
-                out[name] = [_encode_value(fd, v, descriptor) for v in values]
-        elif msg.HasField(fd.name) if fd.has_presence else _has_implicit(msg, fd):
-            out[name] = _encode_value(fd, getattr(msg, fd.name), descriptor)
+    fields = msg.ListFields()
+    if len(fields) > 1:
+        fields.sort(key=_field_index)
+    for fd, value in fields:
+        name, cardinality, conv = _enc_plan(fd, descriptor)
+        if cardinality == _MAP:
+            keys = sorted(value)
+            out[name] = {k: conv(value[k]) for k in keys} if conv else {k: value[k] for k in keys}
+        elif cardinality == _REPEATED:
+            out[name] = [conv(v) for v in value] if conv else list(value)
+        else:
+            out[name] = conv(value) if conv else value
     return out
-
-
-def _has_implicit(msg: Message, fd: Any) -> bool:
-    value = getattr(msg, fd.name)
-    return bool(value)
 
 
 def _encode_value(fd: Any, value: Any, owner: Descriptor) -> Any:
@@ -207,41 +234,59 @@ def _decode_into(
             continue
         if value is None:
             continue  # JSON null leaves the field unset, as in Kubernetes
-        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+        kind = _dec_kind(fd)
+        if kind == _D_SCALAR:
+            scalar = _decode_scalar(fd, value, sub, errors)
+            if scalar is not _INVALID:
+                setattr(msg, fd.name, scalar)
+        elif kind == _D_MSG:
+            if isinstance(value, dict):
+                _decode_into(getattr(msg, fd.name), value, sub, errors)
+            else:
+                errors.append(fe.type_invalid(sub, value, "expected an object"))
+        elif kind == _D_MAP:
             _decode_map(msg, fd, value, sub, errors)
-        elif fd.is_repeated:
+        elif kind == _D_SPECIAL:
+            special = _decode_special(fd, value, sub, errors, owner=descriptor)
+            if special is not None:
+                getattr(msg, fd.name).CopyFrom(special)
+        else:
             if not isinstance(value, list):
                 errors.append(fe.type_invalid(sub, value, "expected a list"))
                 continue
             target = getattr(msg, fd.name)
             for i, item in enumerate(value):
-                item_path = f"{sub}[{i}]"
-                if fd.type == FieldDescriptor.TYPE_MESSAGE and not _is_special(fd):
-                    if not isinstance(item, dict):
-                        errors.append(fe.type_invalid(item_path, item, "expected an object"))
-                        continue
-                    _decode_into(target.add(), item, item_path, errors)
-                elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-                    special = _decode_special(fd, item, item_path, errors)
-                    if special is not None:
-                        target.add().CopyFrom(special)
-                else:
-                    scalar = _decode_scalar(fd, item, item_path, errors)
+                if kind == _D_REP_SCALAR:
+                    scalar = _decode_scalar(fd, item, f"{sub}[{i}]", errors)
                     if scalar is not _INVALID:
                         target.append(scalar)
-        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if _is_special(fd):
-                special = _decode_special(fd, value, sub, errors, owner=descriptor)
-                if special is not None:
-                    getattr(msg, fd.name).CopyFrom(special)
-            elif not isinstance(value, dict):
-                errors.append(fe.type_invalid(sub, value, "expected an object"))
-            else:
-                _decode_into(getattr(msg, fd.name), value, sub, errors)
+                elif kind == _D_REP_MSG:
+                    if not isinstance(item, dict):
+                        errors.append(fe.type_invalid(f"{sub}[{i}]", item, "expected an object"))
+                        continue
+                    _decode_into(target.add(), item, f"{sub}[{i}]", errors)
+                else:
+                    special = _decode_special(fd, item, f"{sub}[{i}]", errors)
+                    if special is not None:
+                        target.add().CopyFrom(special)
+
+
+_D_SCALAR, _D_MSG, _D_MAP, _D_SPECIAL, _D_REP_SCALAR, _D_REP_MSG, _D_REP_SPECIAL = range(7)
+_DEC_KIND: dict[str, int] = {}
+
+
+def _dec_kind(fd: Any) -> int:
+    kind = _DEC_KIND.get(fd.full_name)
+    if kind is None:
+        is_msg = fd.type == FieldDescriptor.TYPE_MESSAGE
+        if is_msg and fd.message_type.GetOptions().map_entry:
+            kind = _D_MAP
+        elif fd.is_repeated:
+            kind = (_D_REP_SPECIAL if _is_special(fd) else _D_REP_MSG) if is_msg else _D_REP_SCALAR
         else:
-            scalar = _decode_scalar(fd, value, sub, errors)
-            if scalar is not _INVALID:
-                setattr(msg, fd.name, scalar)
+            kind = (_D_SPECIAL if _is_special(fd) else _D_MSG) if is_msg else _D_SCALAR
+        _DEC_KIND[fd.full_name] = kind
+    return kind
 
 
 def _decode_map(msg: Message, fd: Any, value: Any, path: str, errors: list[fe.FieldError]) -> None:
@@ -291,14 +336,13 @@ def _decode_special(
             errors.append(fe.invalid(path, value, "expected an RFC 3339 time such as 2026-11-21T22:01:40Z"))
             return None
     if full == QUANTITY:
-        from kplane.api.quantity import Quantity
 
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             errors.append(fe.type_invalid(path, value, "expected a quantity string such as \"500m\" or \"1Gi\""))
             return None
         text = value if isinstance(value, str) else (str(int(value)) if float(value).is_integer() else repr(value))
         try:
-            canonical = str(Quantity.parse(text.strip()))
+            canonical = _canonical_quantity(text.strip())
         except ValueError as exc:
             errors.append(fe.invalid(path, value, str(exc)))
             return None
@@ -332,6 +376,13 @@ def _decode_special(
     else:
         raw.raw = encoded  # type: ignore[attr-defined]
     return raw
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_quantity(text: str) -> str:
+    from kplane.api.quantity import Quantity
+
+    return str(Quantity.parse(text))
 
 
 _CLASS_CACHE: dict[str, type[Message]] = {}

@@ -1174,16 +1174,19 @@ def render_json(obj_or_list: Obj | Sequence[Obj], *, sort_keys: bool = True) -> 
     return go_json(_document(obj_or_list), indent=4, sort_keys=sort_keys) + "\n"
 
 
-# Plain scalars go-yaml v2 would read back as something other than a string: kubectl double-quotes
-# these. (PyYAML's own YAML 1.1 resolver differs in details such as "y", "0o17" and "<<".)
-_GO_YAML_NON_STRINGS = frozenset(
-    {
-        *("y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"),
-        *("true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"),
-        *("~", "null", "Null", "NULL", ".nan", ".NaN", ".NAN"),
-        *(".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF"),
-    }
-)
+# How go-yaml v2 resolves a plain scalar; kubectl double-quotes any string that would not come back
+# as a string. PyYAML's YAML 1.1 resolver differs in details ("y", "0o17", "1e3", "<<"), so the
+# dumper below uses these rules instead of PyYAML's.
+_YAML = "tag:yaml.org,2002:"
+_STR_TAG = _YAML + "str"
+_GO_YAML_WORDS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), "bool"),
+    **dict.fromkeys(("true", "True", "TRUE", "false", "False", "FALSE"), "bool"),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), "bool"),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), "null"),
+    **dict.fromkeys((".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF"), "float"),
+    **dict.fromkeys(("+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF"), "float"),
+}
 _GO_YAML_INT = re.compile(r"[-+]?(0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)")
 _GO_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _GO_YAML_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
@@ -1194,37 +1197,33 @@ _GO_YAML_TIMESTAMP = re.compile(
 )
 
 
-def _go_yaml_needs_quotes(text: str) -> bool:
-    if text == "" or text in _GO_YAML_NON_STRINGS:
-        return True
-    if text[0] not in "+-.0123456789":
-        return False
-    return bool(
-        _GO_YAML_INT.fullmatch(text)
-        or _GO_YAML_FLOAT.fullmatch(text)
-        or _GO_YAML_BASE60.fullmatch(text)
-        or _GO_YAML_TIMESTAMP.fullmatch(text)
-    )
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
+def _go_yaml_tag(text: str) -> str:
+    """The tag go-yaml v2 gives `text` as a plain scalar ("str" unless it reads as something else)."""
+    if text in _GO_YAML_WORDS:
+        return _YAML + _GO_YAML_WORDS[text]
+    if text[0] in "+-.0123456789":
+        if _GO_YAML_INT.fullmatch(text):
+            return _YAML + "int"
+        if _GO_YAML_FLOAT.fullmatch(text) or _GO_YAML_BASE60.fullmatch(text):
+            return _YAML + "float"
+        if _GO_YAML_TIMESTAMP.fullmatch(text):
+            return _YAML + "timestamp"
+    return _STR_TAG
 
 
 class _KubectlDumper(yaml.CSafeDumper):
-    """CSafeDumper with go-yaml's idea of which plain strings are ambiguous."""
+    """CSafeDumper resolving plain scalars the way go-yaml v2 does."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str):
-            if _go_yaml_needs_quotes(value):
-                return super().resolve(kind, value, implicit)
-            return _STR_TAG
+            return _go_yaml_tag(value)
         return super().resolve(kind, value, implicit)
 
 
 def _represent_str(dumper: _KubectlDumper, data: str) -> yaml.Node:
     if "\n" in data:
         style: str | None = "|"
-    elif _go_yaml_needs_quotes(data):
+    elif _go_yaml_tag(data) != _STR_TAG:
         style = '"'
     else:
         style = None
@@ -1240,7 +1239,7 @@ def _represent_float(dumper: _KubectlDumper, data: float) -> yaml.Node:
         text = str(int(data))  # kubectl's JSON -> YAML round trip reads 3.0 back as the int 3
     else:
         text = repr(data)
-    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+    return dumper.represent_scalar(_go_yaml_tag(text), text)
 
 
 _KubectlDumper.add_representer(str, _represent_str)
@@ -1315,7 +1314,7 @@ def render_yaml(obj_or_list: Obj | Sequence[Obj], *, sort_keys: bool = True) -> 
     """
     document = _document(obj_or_list)
     data = _sorted_for_yaml(document) if sort_keys else _plain_copy(document)
-    return yaml.dump(
+    text = yaml.dump(
         data,
         Dumper=_KubectlDumper,
         default_flow_style=False,
@@ -1323,3 +1322,5 @@ def render_yaml(obj_or_list: Obj | Sequence[Obj], *, sort_keys: bool = True) -> 
         allow_unicode=True,
         width=80,
     )
+    # libyaml ends the document with "..." after a trailing keep-chomped block ("|+"); go-yaml doesn't.
+    return text.removesuffix("\n...\n") + "\n" if text.endswith("\n...\n") else text
