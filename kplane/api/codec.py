@@ -146,7 +146,7 @@ def to_dict(msg: Message) -> dict[str, Any]:
     descriptor = msg.DESCRIPTOR
     fields = msg.ListFields()
     if len(fields) > 1:
-        fields.sort(key=_field_index)
+        fields = sorted(fields, key=_field_index)
     for fd, value in fields:
         name, cardinality, conv = _enc_plan(fd, descriptor)
         if cardinality == _MAP:
