@@ -49,6 +49,8 @@ def _launcher_ref(state: dict[str, Any]) -> ProcessRef | None:
 
 def _example_manifest() -> str:
     examples = Path(kplane.__file__).resolve().parent.parent / "deploy" / "examples"
+    if (examples / "web.yaml").is_file():
+        return "deploy/examples/web.yaml"
     if examples.is_dir():
         found = sorted(examples.glob("*.yaml"))
         if found:
