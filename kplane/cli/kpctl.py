@@ -218,7 +218,7 @@ def echo_obj(objs: list[Obj], output: str) -> None:
     if output == "yaml":
         click.echo(printers.render_yaml(objs[0] if len(objs) == 1 else objs), nl=False)
     elif output == "json":
-        click.echo(printers.render_json(objs[0] if len(objs) == 1 else objs))
+        click.echo(printers.render_json(objs[0] if len(objs) == 1 else objs), nl=False)
     elif output == "name":
         for o in objs:
             click.echo(printers.render_name(o))
@@ -226,8 +226,9 @@ def echo_obj(objs: list[Obj], output: str) -> None:
         from kplane.cli.jsonpath import render_jsonpath
 
         template = output.split("=", 1)[1]
-        data = objs[0] if len(objs) == 1 else {"apiVersion": "v1", "kind": "List", "items": objs}
-        click.echo(render_jsonpath(template, data), nl=False)
+        data = objs[0] if len(objs) == 1 else {"apiVersion": "v1", "items": objs, "kind": "List",
+                                               "metadata": {"resourceVersion": ""}}
+        click.echo(render_jsonpath(template, data, as_json=output.startswith("jsonpath-as-json=")), nl=False)
     else:
         raise CLIError(f'unable to match a printer suitable for the output format "{output}", allowed formats are: '
                        f"json,jsonpath,name,wide,yaml")
@@ -346,7 +347,15 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
     all_objs = [o for _, objs, _ in collected for o in objs]
     wide = output == "wide"
     t = now()
-    if output in ("", "wide"):
+    watch_printer = None
+    if (watch or watch_only) and output in ("", "wide"):
+        watch_printer = printers.WatchPrinter(wide=wide, show_labels=show_labels,
+                                              show_namespace=all_namespaces and collected[0][0].namespaced,
+                                              no_headers=no_headers)
+        initial = collected[0][1] if collected else []
+        if initial:
+            click.echo(watch_printer.render(initial, t), nl=False)
+    elif output in ("", "wide"):
         blocks = []
         for rt, objs, _ in collected:
             if not objs:
@@ -355,7 +364,8 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
                                                 show_namespace=all_namespaces and rt.namespaced,
                                                 show_kind=bool(multi_kind), no_headers=no_headers))
         if blocks:
-            click.echo("\n".join(b.rstrip("\n") + "\n" for b in blocks), nl=False)
+            sep = "" if no_headers else "\n"
+            click.echo(sep.join(b.rstrip("\n") + "\n" for b in blocks), nl=False)
         elif not watch and not watch_only and not failures and not any(names for _, names, _ in targets):
             ns_for_msg = None if (all_namespaces or not targets[0][0].namespaced) else targets[0][2]
             click.echo(printers.no_resources_message(ns_for_msg), err=True)
@@ -367,13 +377,14 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
             if output == "yaml":
                 click.echo(printers.render_yaml(listing), nl=False)
             elif output == "json":
-                click.echo(printers.render_json(listing))
+                click.echo(printers.render_json(listing), nl=False)
             elif output == "name":
                 echo_obj(all_objs, "name")
             else:
                 from kplane.cli.jsonpath import render_jsonpath
 
-                click.echo(render_jsonpath(output.split("=", 1)[1], listing), nl=False)
+                click.echo(render_jsonpath(output.split("=", 1)[1], listing,
+                                           as_json=output.startswith("jsonpath-as-json=")), nl=False)
     for failure in failures:
         click.echo(failure, err=True)
     if watch or watch_only:
@@ -388,20 +399,15 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
             field_sel = ",".join(x for x in (field_selector, f"metadata.name={names[0]}") if x)
             list_rv = objs[0]["metadata"].get("resourceVersion", "") if objs else ""
         await _watch_print(client, rt, namespace, selector, field_sel, list_rv or ("" if watch_only else "0"),
-                           output, show_labels, all_namespaces and rt.namespaced, header=not blocks_printed(objs))
+                           output, watch_printer)
     if failures:
         sys.exit(1)
 
 
-def blocks_printed(objs: list[Obj]) -> bool:
-    return bool(objs)
-
-
 async def _watch_print(client: Client, rt: ResourceType, namespace: str, selector: str, field_selector: str,
-                       rv: str, output: str, show_labels: bool, show_namespace: bool, header: bool) -> None:
-    from kplane.cli import printers
-
-    widths: list[int] | None = None
+                       rv: str, output: str, printer: Any) -> None:
+    """Print every change after `rv`; resume from the last printed revision when the apiserver
+    restarts, start over from the current state when that revision was compacted."""
     while True:
         try:
             async for etype, msg in client.watch(rt, namespace=namespace, label_selector=selector,
@@ -411,17 +417,11 @@ async def _watch_print(client: Client, rt: ResourceType, namespace: str, selecto
                 if etype == "BOOKMARK":
                     continue
                 obj = to_obj(rt, msg)
-                if output in ("", "wide"):
-                    head, rows = printers.render_rows([obj], now=now(), wide=output == "wide",
-                                                      show_labels=show_labels, show_namespace=show_namespace)
-                    if widths is None:
-                        widths = [max(len(h), len(r)) for h, r in zip(head, rows[0], strict=False)]
-                        if header:
-                            click.echo(_row(head, widths))
-                    click.echo(_row(rows[0], widths))
+                if printer is not None:
+                    click.echo(printer.render([obj], now()), nl=False)
                 else:
                     echo_obj([obj], output)
-                    if output in ("yaml",):
+                    if output == "yaml":
                         click.echo("---")
         except api.Expired:
             rv = ""  # our position was compacted: start over from the current state
@@ -473,10 +473,47 @@ async def describe(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, select
                 events = [to_obj(events_rt, e) for e in evs]
             except api.APIError:
                 events = []
+            related = await _related(client, rt, obj)
             if not first:
                 click.echo("\n\n", nl=False)
             first = False
-            click.echo(render(obj, events, now()), nl=False)
+            click.echo(render(obj, events, datetime.now().astimezone(), related=related), nl=False)
+
+
+async def _related(client: Client, rt: ResourceType, obj: Obj) -> Any:
+    """What kubectl describe looks up besides the object itself (pods of a node, a deployment's
+    replica sets, a service's endpoints, ...)."""
+    from kplane.cli.describe import Related
+
+    meta = obj["metadata"]
+    ns, name = meta.get("namespace", ""), meta["name"]
+
+    async def listed(kind: str, **kw: str) -> list[Obj]:
+        try:
+            krt = resolve(kind)
+            items, _ = await client.list_all(krt, **kw)
+            return [to_obj(krt, m) for m in items]
+        except api.APIError:
+            return []
+
+    if rt.kind == "Node":
+        lease = None
+        try:
+            lease = to_obj(resolve("leases"), await client.get(resolve("leases"), name, namespace="kube-node-lease"))
+        except api.APIError:
+            pass
+        return Related(pods=await listed("pods", field_selector=f"spec.nodeName={name}"), lease=lease)
+    if rt.kind == "Deployment":
+        return Related(replica_sets=await listed("replicasets", namespace=ns))
+    if rt.kind in ("ReplicaSet", "ReplicationController", "DaemonSet", "StatefulSet", "Job"):
+        return Related(pods=await listed("pods", namespace=ns))
+    if rt.kind == "Service":
+        try:
+            return Related(endpoints=to_obj(resolve("endpoints"), await client.get(resolve("endpoints"), name,
+                                                                                      namespace=ns)))
+        except api.APIError:
+            return Related()
+    return None
 
 
 # -- create / apply / replace ------------------------------------------------------------------
@@ -941,7 +978,7 @@ async def edit(ctx: Ctx, args: tuple[str, ...], output: str) -> None:
         header = ("# Please edit the object below. Lines beginning with a '#' will be ignored,\n"
                   "# and an empty file will abort the edit. If an error occurs while saving this file will be\n"
                   "# reopened with the relevant failures.\n#\n")
-        text = printers.render_yaml(obj) if output == "yaml" else printers.render_json(obj) + "\n"
+        text = printers.render_yaml(obj) if output == "yaml" else printers.render_json(obj)
         error_note = ""
         while True:
             with tempfile.NamedTemporaryFile("w", suffix=f".{output}", prefix=f"kpctl-edit-{name}-",
