@@ -9,10 +9,12 @@ get AlreadyExists, never a duplicate — so we surface the error instead).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.any_pb2 import Any as AnyPb
@@ -115,14 +117,17 @@ class Client:
 
     # -- verbs -------------------------------------------------------------------------------
 
-    async def create(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False) -> Message:
+    async def create(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False,
+                     timeout: float | None = None) -> Message:
         ns = namespace or _meta_of(obj)[0]
-        resp = await self._call("Create", api_pb2.CreateRequest(ref=ref(rt, ns), body=_body(rt, obj), dry_run=dry_run))
+        resp = await self._call("Create", api_pb2.CreateRequest(ref=ref(rt, ns), body=_body(rt, obj), dry_run=dry_run),
+                                timeout)
         return unpack(resp.object)[1]
 
-    async def get(self, rt: ResourceType, name: str, *, namespace: str = "", resource_version: str = "") -> Message:
+    async def get(self, rt: ResourceType, name: str, *, namespace: str = "", resource_version: str = "",
+                  timeout: float | None = None) -> Message:
         resp = await self._call("Get", api_pb2.GetRequest(ref=ref(rt, namespace, name),
-                                                          resource_version=resource_version))
+                                                          resource_version=resource_version), timeout)
         return unpack(resp.object)[1]
 
     async def list(self, rt: ResourceType, *, namespace: str = "", label_selector: str = "", field_selector: str = "",
@@ -146,16 +151,18 @@ class Client:
             items.extend(more)
         return items, rv
 
-    async def update(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False) -> Message:
+    async def update(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False,
+                     timeout: float | None = None) -> Message:
         ns, name = _meta_of(obj)
         resp = await self._call("Update", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name), body=_body(rt, obj),
-                                                                dry_run=dry_run))
+                                                                dry_run=dry_run), timeout)
         return unpack(resp.object)[1]
 
-    async def update_status(self, rt: ResourceType, obj: Body, *, namespace: str = "") -> Message:
+    async def update_status(self, rt: ResourceType, obj: Body, *, namespace: str = "",
+                            timeout: float | None = None) -> Message:
         ns, name = _meta_of(obj)
         resp = await self._call("UpdateStatus", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name, "status"),
-                                                                      body=_body(rt, obj)))
+                                                                      body=_body(rt, obj)), timeout)
         return unpack(resp.object)[1]
 
     async def patch(self, rt: ResourceType, name: str, patch: str | dict[str, Any] | builtins.list[Any], *,
@@ -240,6 +247,8 @@ class Client:
             async for event in call:
                 yield event.type, unpack(event.object)[1] if event.type != "BOOKMARK" else _bookmark(event.object)
         except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and len(self.servers) > 1:
+                await self._failover()  # the next watch (the caller re-watches) goes to another apiserver
             raise api.from_rpc_error(exc) from None
         finally:
             call.cancel()
@@ -250,3 +259,22 @@ def _bookmark(obj: AnyPb) -> Message:
     msg = rt.new()
     msg.ParseFromString(obj.value)
     return msg
+
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(fn: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay: float = 0.01,
+                            max_delay: float = 1.0) -> T:
+    """Run `fn` (which must re-read what it changes) again after a Conflict, with jittered
+    back-off — client-go's RetryOnConflict. Any other error, or the last Conflict, propagates."""
+    delay = base_delay
+    for attempt in range(attempts):
+        try:
+            return await fn()
+        except api.Conflict:
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
