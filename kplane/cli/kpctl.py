@@ -338,7 +338,7 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
                     if not ignore_not_found:
                         failures.append(format_api_error(exc))
             collected.append((rt, objs, ""))
-        elif not watch_only:
+        elif not (watch or watch_only):
             items, list_rv = await client.list_all(rt, namespace=namespace, label_selector=selector,
                                                    field_selector=field_selector, resource_version=rv)
             collected.append((rt, [to_obj(rt, m) for m in items], list_rv))
@@ -347,15 +347,24 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
     all_objs = [o for _, objs, _ in collected for o in objs]
     wide = output == "wide"
     t = now()
-    watch_printer = None
-    if (watch or watch_only) and output in ("", "wide"):
-        watch_printer = printers.WatchPrinter(wide=wide, show_labels=show_labels,
-                                              show_namespace=all_namespaces and collected[0][0].namespaced,
-                                              no_headers=no_headers)
-        initial = collected[0][1] if collected else []
-        if initial:
-            click.echo(watch_printer.render(initial, t), nl=False)
-    elif output in ("", "wide"):
+    if watch or watch_only:
+        if len(collected) != 1:
+            raise CLIError("watch is only supported on individual resources and resource collections, but "
+                           f"{len(collected)} resources were found")
+        for failure in failures:
+            click.echo(failure, err=True)
+        rt, _, _ = collected[0]
+        names = targets[0][1]
+        namespace = "" if all_namespaces else targets[0][2]
+        field_sel = field_selector
+        if names:
+            field_sel = ",".join(x for x in (field_selector, f"metadata.name={names[0]}") if x)
+        printer = printers.WatchPrinter(wide=wide, show_labels=show_labels,
+                                        show_namespace=all_namespaces and rt.namespaced,
+                                        no_headers=no_headers) if output in ("", "wide") else None
+        await _watch_print(client, rt, namespace, selector, field_sel, output, printer, skip_initial=watch_only)
+        return
+    if output in ("", "wide"):
         blocks = []
         for rt, objs, _ in collected:
             if not objs:
@@ -387,46 +396,71 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
                                            as_json=output.startswith("jsonpath-as-json=")), nl=False)
     for failure in failures:
         click.echo(failure, err=True)
-    if watch or watch_only:
-        if len(collected) != 1:
-            raise CLIError("watch is only supported on individual resources and resource collections, but "
-                           f"{len(collected)} resources were found")
-        rt, objs, list_rv = collected[0]
-        names = targets[0][1]
-        namespace = "" if all_namespaces else targets[0][2]
-        field_sel = field_selector
-        if names:
-            field_sel = ",".join(x for x in (field_selector, f"metadata.name={names[0]}") if x)
-            list_rv = objs[0]["metadata"].get("resourceVersion", "") if objs else ""
-        await _watch_print(client, rt, namespace, selector, field_sel, list_rv or ("" if watch_only else "0"),
-                           output, watch_printer)
     if failures:
         sys.exit(1)
 
 
+class _PrintingStore:
+    """A reflector store that prints instead of storing: the initial list as a table (unless
+    --watch-only), then one row per change. After a relist (the watch position was compacted)
+    only objects that changed or vanished meanwhile are printed, so nothing shows twice."""
+
+    def __init__(self, rt: ResourceType, output: str, printer: Any, skip_initial: bool) -> None:
+        self.rt, self.output, self.printer = rt, output, printer
+        self.skip_initial = skip_initial
+        self.seen: dict[str, str] = {}
+        self.listed = False
+
+    def _emit(self, msgs: list[Message]) -> None:
+        if not msgs:
+            return
+        objs = [to_obj(self.rt, m) for m in msgs]
+        if self.printer is not None:
+            click.echo(self.printer.render(objs, now()), nl=False)
+            return
+        for obj in objs:
+            echo_obj([obj], self.output)
+            if self.output == "yaml":
+                click.echo("---")
+
+    @staticmethod
+    def _key(msg: Message) -> str:
+        meta = msg.metadata  # type: ignore[attr-defined]
+        return f"{meta.namespace}/{meta.name}"
+
+    def add(self, msg: Message) -> None:
+        self.seen[self._key(msg)] = msg.metadata.resourceVersion  # type: ignore[attr-defined]
+        self._emit([msg])
+
+    update = add
+
+    def delete(self, msg: Message) -> None:
+        self.seen.pop(self._key(msg), None)
+        self._emit([msg])
+
+    def replace(self, msgs: Any, resource_version: str) -> None:
+        msgs = list(msgs)
+        if not self.listed:
+            self.listed = True
+            self.seen = {self._key(m): m.metadata.resourceVersion for m in msgs}  # type: ignore[attr-defined]
+            if not self.skip_initial:
+                self._emit(msgs)
+            return
+        changed = [m for m in msgs if self.seen.get(self._key(m)) != m.metadata.resourceVersion]  # type: ignore[attr-defined]
+        self._emit(changed)
+        self.seen = {self._key(m): m.metadata.resourceVersion for m in msgs}  # type: ignore[attr-defined]
+
+
 async def _watch_print(client: Client, rt: ResourceType, namespace: str, selector: str, field_selector: str,
-                       rv: str, output: str, printer: Any) -> None:
-    """Print every change after `rv`; resume from the last printed revision when the apiserver
-    restarts, start over from the current state when that revision was compacted."""
-    while True:
-        try:
-            async for etype, msg in client.watch(rt, namespace=namespace, label_selector=selector,
-                                                 field_selector=field_selector, resource_version=rv,
-                                                 allow_bookmarks=True):
-                rv = msg.metadata.resourceVersion  # type: ignore[attr-defined]
-                if etype == "BOOKMARK":
-                    continue
-                obj = to_obj(rt, msg)
-                if printer is not None:
-                    click.echo(printer.render([obj], now()), nl=False)
-                else:
-                    echo_obj([obj], output)
-                    if output == "yaml":
-                        click.echo("---")
-        except api.Expired:
-            rv = ""  # our position was compacted: start over from the current state
-        except api.Unavailable:
-            await asyncio.sleep(1.0)  # the apiserver restarted: resume from the last revision we printed
+                       output: str, printer: Any, *, skip_initial: bool) -> None:
+    """`get -w` through the informer machinery: a Reflector lists, then watches from the list's
+    revision, re-watches from the last revision when the apiserver restarts and relists when that
+    revision was compacted."""
+    from kplane.client.informer import Reflector
+
+    store = _PrintingStore(rt, output, printer, skip_initial)
+    await Reflector(client, rt, store, namespace=namespace, label_selector=selector,
+                    field_selector=field_selector).run()
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
@@ -1128,6 +1162,10 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from kplane.logs import configure_logging
+
+    # kpctl's own output is for people; library logs (reconnects, relists) only when they are errors
+    configure_logging("kpctl", "console", os.environ.get("KPCTL_LOG_LEVEL", "error"))
     cli(args=normalize_argv(sys.argv[1:]), prog_name="kpctl")
 
 
