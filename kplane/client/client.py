@@ -76,6 +76,11 @@ class Client:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 20_000),
                 ("grpc.primary_user_agent", self.identity),
+                # A private subchannel pool: gRPC otherwise shares connections (and their reconnect
+                # back-off, up to 120 s) across channels, so a dropped channel would not dial afresh.
+                ("grpc.use_local_subchannel_pool", 1),
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 5000),
             ])
             self._stub = api_pb2_grpc.APIStub(self._channel)
         return self._stub
