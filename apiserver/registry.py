@@ -72,7 +72,8 @@ class Registry:
     async def start(self) -> None:
         for cache in self.caches.values():
             cache.start()
-        await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), 60) for c in self.caches.values()))
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(c.ready.wait() for c in self.caches.values()))
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.caches.values()))

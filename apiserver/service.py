@@ -342,7 +342,8 @@ class APIService(api_pb2_grpc.APIServicer):
         etcd_version = ""
         try:
             assert self.storage._client is not None
-            status = await asyncio.wait_for(self.storage._client.status(), 2)
+            async with asyncio.timeout(2):
+                status = await self.storage._client.status()
             etcd_version = str(status.version)
         except Exception:
             etcd_version = "unknown"
@@ -366,7 +367,8 @@ class APIService(api_pb2_grpc.APIServicer):
                 except ValueError:
                     raise api.BadRequest(f'invalid resourceVersion "{rv_text}"') from None
             cache = self.registry.cache(rt)
-            await asyncio.wait_for(cache.ready.wait(), 30)
+            async with asyncio.timeout(30):
+                await cache.ready.wait()
             if rv_text == "":
                 await cache.wait_for_revision(await self.storage.current_revision())
         except api.APIError as exc:
@@ -389,8 +391,11 @@ class APIService(api_pb2_grpc.APIServicer):
             if initial and request.allow_bookmarks:
                 yield self._bookmark(rt, cache.rev)
             while True:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop a result that
+                # arrives as the timeout fires (a lost watch event); a cancelled Queue.get keeps it.
                 try:
-                    item = await asyncio.wait_for(watcher.queue.get(), self.bookmark_interval)
+                    async with asyncio.timeout(self.bookmark_interval):
+                        item = await watcher.queue.get()
                 except TimeoutError:
                     if request.allow_bookmarks and cache.rev >= last_rev:
                         last_rev = cache.rev

@@ -285,7 +285,8 @@ class WatchCache:
 
     async def wait_for_revision(self, revision: int, timeout: float = 3.0) -> bool:
         """Wait until the cache has applied everything up to `revision` (a consistent read)."""
-        await asyncio.wait_for(self.ready.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self.ready.wait()
         deadline = time.monotonic() + timeout
         while self.rev < revision:
             remaining = deadline - time.monotonic()
@@ -294,8 +295,8 @@ class WatchCache:
             if self._etcd_watch is not None:
                 self._etcd_watch.request_progress()
             try:
-                async with self._progress:
-                    await asyncio.wait_for(self._progress.wait(), min(remaining, 0.25))
+                async with asyncio.timeout(min(remaining, 0.25)), self._progress:
+                    await self._progress.wait()
             except TimeoutError:
                 pass
         return True

@@ -109,7 +109,8 @@ class Controller:
             for t in tasks:
                 t.cancel()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+                async with asyncio.timeout(10):
+                    await asyncio.gather(*tasks, return_exceptions=True)
             self.log.info("workers stopped")
 
     async def _worker(self, index: int) -> None:

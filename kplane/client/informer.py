@@ -397,7 +397,8 @@ class Informer:
 
     async def wait_for_sync(self, timeout: float | None = None) -> bool:
         try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._synced.wait()
         except TimeoutError:
             return False
         return True
@@ -516,7 +517,8 @@ def _uid(obj: Message) -> str:
 async def wait_for_cache_sync(*informers: Informer, timeout: float | None = None) -> bool:
     """True once every informer has synced; False if `timeout` seconds pass first."""
     try:
-        await asyncio.wait_for(asyncio.gather(*(i._synced.wait() for i in informers)), timeout)
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(i._synced.wait() for i in informers))
     except TimeoutError:
         return False
     return True
