@@ -1,0 +1,276 @@
+"""The scheduling framework's types: statuses, per-cycle state, node snapshots, plugin interfaces.
+
+Mirrors kube-scheduler's framework (pkg/scheduler/framework): a plugin is one module with a
+`NAME`, a factory `new(args, handle)`, and only the extension points it needs. Pods and nodes are
+the protobuf messages from `kplane.api.pb.core_pb2` and are read-only here (they come from
+informer caches).
+
+Outcomes are typed values: a `Status` with a `Code`. Effects on the scheduling queue:
+
+* SUCCESS — the node passes / the step succeeded;
+* UNSCHEDULABLE — rejected, but a cluster change (a node added, a pod deleted, ...) could fix it:
+  the pod goes to the unschedulable pool and post-filter (preemption) may run;
+* UNSCHEDULABLE_AND_UNRESOLVABLE — rejected and preemption cannot help (e.g. node affinity);
+* ERROR — an internal failure: the pod is retried with back-off;
+* SKIP — from pre-filter/pre-score: this plugin has nothing to do for this pod; its filter/score
+  extension points are skipped for the rest of the cycle.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+MAX_NODE_SCORE = 100
+MIN_NODE_SCORE = 0
+
+Pod = Any  # kplane.api.pb.core_pb2.Pod (protobuf messages are typed loosely here)
+Node = Any  # kplane.api.pb.core_pb2.Node
+
+
+class Code(enum.IntEnum):
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3
+    WAIT = 4
+    SKIP = 5
+
+
+@dataclass(frozen=True)
+class Status:
+    code: Code = Code.SUCCESS
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @classmethod
+    def success(cls) -> Status:
+        return _SUCCESS
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, plugin: str = "") -> Status:
+        return cls(Code.UNSCHEDULABLE, reasons, plugin)
+
+    @classmethod
+    def unresolvable(cls, *reasons: str, plugin: str = "") -> Status:
+        return cls(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons, plugin)
+
+    @classmethod
+    def error(cls, message: str, plugin: str = "") -> Status:
+        return cls(Code.ERROR, (message,), plugin)
+
+    @classmethod
+    def skip(cls) -> Status:
+        return _SKIP
+
+    def with_plugin(self, plugin: str) -> Status:
+        return self if self.plugin or self.code == Code.SUCCESS else Status(self.code, self.reasons, plugin)
+
+    def is_success(self) -> bool:
+        return self.code == Code.SUCCESS
+
+    def is_skip(self) -> bool:
+        return self.code == Code.SKIP
+
+    def is_rejected(self) -> bool:
+        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+
+_SUCCESS = Status()
+_SKIP = Status(Code.SKIP)
+
+
+class CycleState:
+    """Data a plugin computes once per scheduling cycle (in pre-filter/pre-score) and reads in
+    filter/score, keyed by the plugin's NAME. `clone()` gives preemption its own copy."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+        self.skip_filter_plugins: set[str] = set()
+        self.skip_score_plugins: set[str] = set()
+
+    def write(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def read(self, key: str) -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise KeyError(f"cycle state has no entry {key!r}: did its pre-filter/pre-score run?") from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def clone(self) -> CycleState:
+        out = CycleState()
+        out._data = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in self._data.items()}
+        out.skip_filter_plugins = set(self.skip_filter_plugins)
+        out.skip_score_plugins = set(self.skip_score_plugins)
+        return out
+
+
+@dataclass
+class Resource:
+    """Requested or allocatable resources in scheduler units: millicores, bytes, pod count, and
+    extended resources (e.g. `example.com/gpu`) as integer values."""
+
+    milli_cpu: int = 0
+    memory: int = 0
+    ephemeral_storage: int = 0
+    allowed_pod_number: int = 0
+    scalar: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Resource) -> None:
+        self.milli_cpu += other.milli_cpu
+        self.memory += other.memory
+        self.ephemeral_storage += other.ephemeral_storage
+        self.allowed_pod_number += other.allowed_pod_number
+        for k, v in other.scalar.items():
+            self.scalar[k] = self.scalar.get(k, 0) + v
+
+    def sub(self, other: Resource) -> None:
+        self.milli_cpu -= other.milli_cpu
+        self.memory -= other.memory
+        self.ephemeral_storage -= other.ephemeral_storage
+        self.allowed_pod_number -= other.allowed_pod_number
+        for k, v in other.scalar.items():
+            self.scalar[k] = self.scalar.get(k, 0) - v
+
+    def clone(self) -> Resource:
+        return Resource(self.milli_cpu, self.memory, self.ephemeral_storage, self.allowed_pod_number,
+                        dict(self.scalar))
+
+
+@dataclass
+class PodInfo:
+    """A pod plus what the scheduler derives from it once (requests, affinity terms)."""
+
+    pod: Pod
+    requests: Resource = field(default_factory=Resource)
+    # Requests with Kubernetes' non-zero defaults (100m cpu / 200Mi memory for containers that set
+    # none): what the *scoring* plugins use, so best-effort pods still spread.
+    non_zero_requests: Resource = field(default_factory=Resource)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-plugin precomputations
+
+    @property
+    def key(self) -> str:
+        meta = self.pod.metadata
+        return f"{meta.namespace}/{meta.name}"
+
+
+@dataclass
+class NodeInfo:
+    """A node and the pods the scheduler counts on it (bound ones and assumed ones)."""
+
+    node: Node
+    pods: list[PodInfo] = field(default_factory=list)
+    requested: Resource = field(default_factory=Resource)
+    non_zero_requested: Resource = field(default_factory=Resource)
+    allocatable: Resource = field(default_factory=Resource)
+    # (hostIP, protocol, hostPort) in use on the node.
+    used_ports: set[tuple[str, str, int]] = field(default_factory=set)
+    # image name -> size in bytes, from node.status.images
+    image_sizes: dict[str, int] = field(default_factory=dict)
+    pods_with_affinity: list[PodInfo] = field(default_factory=list)
+    pods_with_required_anti_affinity: list[PodInfo] = field(default_factory=list)
+    generation: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.node.metadata.name)
+
+    def clone(self) -> NodeInfo:
+        return NodeInfo(self.node, list(self.pods), self.requested.clone(), self.non_zero_requested.clone(),
+                        self.allocatable.clone(), set(self.used_ports), dict(self.image_sizes),
+                        list(self.pods_with_affinity), list(self.pods_with_required_anti_affinity), self.generation)
+
+
+class Snapshot:
+    """The cluster as one scheduling cycle sees it: a consistent set of NodeInfos."""
+
+    def __init__(self, node_infos: Iterable[NodeInfo]) -> None:
+        self._list = list(node_infos)
+        self._by_name = {ni.name: ni for ni in self._list}
+
+    def list(self) -> builtins.list[NodeInfo]:
+        return self._list
+
+    def get(self, name: str) -> NodeInfo | None:
+        return self._by_name.get(name)
+
+    def have_pods_with_affinity(self) -> builtins.list[NodeInfo]:
+        return [ni for ni in self._list if ni.pods_with_affinity]
+
+    def have_pods_with_required_anti_affinity(self) -> builtins.list[NodeInfo]:
+        return [ni for ni in self._list if ni.pods_with_required_anti_affinity]
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+
+class Handle(Protocol):
+    """What the framework gives plugins besides the pod: the cycle's snapshot (and later: the
+    client, the event recorder)."""
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True)
+class PreFilterResult:
+    """A pre-filter may narrow the candidate nodes (None: all nodes)."""
+
+    node_names: frozenset[str] | None = None
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    NAME: str
+
+
+@runtime_checkable
+class PreFilterPlugin(Plugin, Protocol):
+    def pre_filter(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> tuple[PreFilterResult | None, Status]:
+        ...
+
+
+@runtime_checkable
+class FilterPlugin(Plugin, Protocol):
+    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status: ...
+
+
+@runtime_checkable
+class PreScorePlugin(Plugin, Protocol):
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status: ...
+
+
+@runtime_checkable
+class ScorePlugin(Plugin, Protocol):
+    def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> tuple[int, Status]: ...
+
+
+@runtime_checkable
+class NormalizeScorePlugin(Plugin, Protocol):
+    def normalize_score(self, state: CycleState, pod: Pod, scores: dict[str, int]) -> Status: ...
+
+
+def default_normalize_score(max_priority: int, reverse: bool, scores: dict[str, int]) -> None:
+    """kube-scheduler's helper: scale scores to [0, max_priority] by the highest one, optionally
+    reversed (for 'fewer is better' plugins)."""
+    max_count = max(scores.values(), default=0)
+    if max_count == 0:
+        if reverse:
+            for k in scores:
+                scores[k] = max_priority
+        return
+    for k, v in scores.items():
+        score = max_priority * v // max_count
+        scores[k] = max_priority - score if reverse else score
+
+
+PluginFactory = Callable[[Mapping[str, Any], Handle], Plugin]
