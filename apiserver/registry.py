@@ -70,10 +70,22 @@ class Registry:
         self.strategies: dict[str, Strategy] = {rt.plural: strategy_for(rt) for rt in RESOURCES}
 
     async def start(self) -> None:
+        trusted = await self._etcd_progress_is_reliable()
         for cache in self.caches.values():
+            cache.trust_progress = trusted
             cache.start()
         async with asyncio.timeout(60):
             await asyncio.gather(*(c.ready.wait() for c in self.caches.values()))
+
+    async def _etcd_progress_is_reliable(self) -> bool:
+        """etcd 3.4.24+ / 3.5.8+ fixed progress notifications racing events (etcd issue 15220)."""
+        try:
+            assert self.storage._client is not None
+            status = await self.storage._client.status()
+            parts = tuple(int(p) for p in str(status.version).split(".")[:3])
+        except Exception:
+            return False
+        return parts >= (3, 5, 8) or ((3, 4, 24) <= parts < (3, 5, 0))
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.caches.values()))
@@ -256,12 +268,11 @@ class Registry:
         cache = self.cache(rt)
         if resource_version and resource_version != "0":
             return await self._list_at(rt, namespace, flt, _parse_rv(resource_version), limit, start_after)
-        if resource_version != "0":
-            # A consistent read served from the cache: wait until the cache has caught up with etcd.
+        # A consistent read served from the cache once it provably equals etcd.
+        if resource_version != "0" and await cache.consistent_revision() is None:
             current = await self.storage.current_revision()
-            if not await cache.wait_for_revision(current):
-                log.warning("watch cache lagging; listing from etcd", resource=rt.plural, want=current, have=cache.rev)
-                return await self._list_at(rt, namespace, flt, current, limit, start_after)
+            log.warning("watch cache lagging; listing from etcd", resource=rt.plural, want=current, have=cache.rev)
+            return await self._list_at(rt, namespace, flt, current, limit, start_after)
         entries, rev, last = cache.list(flt, limit=limit, start_after=start_after)
         token = json.dumps({"k": last, "rv": rev}).encode().hex() if last else ""
         return [e.wire for e in entries], rev, token

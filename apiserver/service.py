@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import platform
 import time
@@ -366,11 +367,17 @@ class APIService(api_pb2_grpc.APIServicer):
                     from_rev = int(rv_text)
                 except ValueError:
                     raise api.BadRequest(f'invalid resourceVersion "{rv_text}"') from None
+                if from_rev < 0:
+                    raise api.BadRequest(f'invalid resourceVersion "{rv_text}": must not be negative')
             cache = self.registry.cache(rt)
             async with asyncio.timeout(30):
                 await cache.ready.wait()
             if rv_text == "":
-                await cache.wait_for_revision(await self.storage.current_revision())
+                # start from a consistent snapshot, like a consistent list
+                if await cache.consistent_revision() is None:
+                    raise api.Timeout("the watch cache could not catch up with etcd; retry")
+            elif from_rev is not None and from_rev > cache.rev and not await cache.wait_for_revision(from_rev):
+                raise api.Timeout(f"Too large resource version: {from_rev}, current: {cache.rev}")
         except api.APIError as exc:
             await _abort(context, exc)
             return
@@ -388,8 +395,9 @@ class APIService(api_pb2_grpc.APIServicer):
         try:
             for etype, entry in initial:
                 yield self._event(rt, etype, entry)
-            if initial and request.allow_bookmarks:
-                yield self._bookmark(rt, cache.rev)
+            if initial and request.allow_bookmarks and watcher.queue.empty():
+                last_rev = max(last_rev, cache.rev)
+                yield self._bookmark(rt, last_rev)
             while True:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop a result that
                 # arrives as the timeout fires (a lost watch event); a cancelled Queue.get keeps it.
@@ -397,9 +405,15 @@ class APIService(api_pb2_grpc.APIServicer):
                     async with asyncio.timeout(self.bookmark_interval):
                         item = await watcher.queue.get()
                 except TimeoutError:
-                    if request.allow_bookmarks and cache.rev >= last_rev:
-                        last_rev = cache.rev
-                        yield self._bookmark(rt, cache.rev)
+                    # Every event up to cache.rev has been offered to this watcher synchronously, so
+                    # with an empty queue nothing at or below cache.rev is still owed to it. A quiet
+                    # resource's cache.rev is advanced by proving it current against etcd.
+                    if request.allow_bookmarks and watcher.queue.empty():
+                        with contextlib.suppress(Exception):
+                            await cache.consistent_revision(timeout=0.2)
+                        if watcher.queue.empty() and cache.rev >= last_rev:
+                            last_rev = cache.rev
+                            yield self._bookmark(rt, cache.rev)
                     continue
                 if item is None:
                     await _abort(context, api.Unavailable(f"watch closed: {watcher.closed_reason}; re-watch from the "

@@ -172,6 +172,21 @@ class Storage:
         resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, keys_only=True, count_only=True))
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
+    async def prefix_state(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
+        """(keys under prefix modified after `after_revision`, keys under prefix, revision), read
+        atomically in one transaction: lets the watch cache prove it is up to date."""
+        k = prefix.encode()
+        end = _range_end(k)
+        resp = await self._call("Txn", rpc.TxnRequest(success=[
+            # keys_only + limit, not count_only: etcd's count ignores the min_mod_revision filter
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=k, range_end=end, keys_only=True, limit=1,
+                                                         min_mod_revision=after_revision + 1)),
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=k, range_end=end, count_only=True)),
+        ]))
+        newer = len(resp.responses[0].response_range.kvs)  # type: ignore[attr-defined]
+        total = int(resp.responses[1].response_range.count)  # type: ignore[attr-defined]
+        return newer, total, int(resp.header.revision)  # type: ignore[attr-defined]
+
     async def compact_revision_floor(self) -> int:
         """Oldest revision still readable (found by probing: etcd does not report it directly)."""
         resp = await self._call("Range", rpc.RangeRequest(key=b"\0", limit=1, keys_only=True, count_only=True))

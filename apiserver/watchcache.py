@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -116,11 +117,13 @@ class CacheWatcher:
     max_queue: int = 50_000
     queue: asyncio.Queue[tuple[str, Entry] | tuple[str, int] | None] = field(default_factory=asyncio.Queue)
     closed_reason: str = ""
+    # Events at or below this revision were already delivered (the watch's starting point).
+    min_rev: int = 0
 
     def offer(self, event: CacheEvent) -> None:
         """Translate a cache event for this watcher's filter (K8s semantics: an object that stops
         matching is DELETED for this watcher, one that starts matching is ADDED)."""
-        if self.closed_reason:
+        if self.closed_reason or event.rev <= self.min_rev:
             return
         now = self.filter.matches(event.entry) if event.type != DELETED else False
         before = event.prev is not None and self.filter.matches(event.prev)
@@ -132,7 +135,9 @@ class CacheWatcher:
         elif now:
             self._put((ADDED, event.entry))
         elif before:
-            self._put((DELETED, event.entry))
+            # stopped matching: Kubernetes sends the last state the watcher knew, at this revision
+            assert event.prev is not None
+            self._put((DELETED, dataclasses.replace(event.prev, rev=event.rev)))
 
     def bookmark(self, revision: int) -> None:
         if not self.closed_reason:
@@ -164,6 +169,10 @@ class WatchCache:
         self._progress = asyncio.Condition()
         self._etcd_watch: Any = None
         self._task: asyncio.Task[None] | None = None
+        # etcd before 3.4.24 / 3.5.8 can send a requested progress notification ahead of events
+        # (etcd issue 15220), so the revision it reports is trusted only on fixed versions.
+        self.trust_progress = False
+        self.undecodable: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -222,6 +231,7 @@ class WatchCache:
                 w.close("watch cache reinitialised")
             self.watchers.clear()
         self.objects = objects
+        self.undecodable = {kv.key for kv in kvs if kv.key not in objects}
         self.events.clear()
         self.rev = rev
         self.window_start = rev
@@ -235,7 +245,9 @@ class WatchCache:
             msg.ParseFromString(kv.value + rv_suffix(revision or kv.mod_revision))
         except Exception as exc:  # garbage in etcd: log it, keep serving everything else
             log.error("undecodable object in etcd; skipping", key=kv.key, rev=kv.mod_revision, error=str(exc))
+            self.undecodable.add(kv.key)
             return None
+        self.undecodable.discard(kv.key)
         meta = msg.metadata  # type: ignore[attr-defined]
         return Entry(kv.key, meta.namespace, meta.name, revision or kv.mod_revision, kv.value, msg,
                      meta.labels, self.rt.kind)
@@ -244,6 +256,7 @@ class WatchCache:
         for kind, kv, _prev in events:
             prev = self.objects.get(kv.key)
             if kind == "DELETE":
+                self.undecodable.discard(kv.key)
                 if prev is None:
                     continue
                 del self.objects[kv.key]
@@ -253,11 +266,19 @@ class WatchCache:
             else:
                 entry = self._decode(kv)
                 if entry is None:
+                    if prev is not None:  # a valid object overwritten with garbage: stop serving the old one
+                        del self.objects[kv.key]
+                        self._record(CacheEvent(kv.mod_revision, DELETED, prev, prev))
+                    self.rev = max(self.rev, kv.mod_revision)
                     continue
                 self.objects[kv.key] = entry
                 self._record(CacheEvent(kv.mod_revision, MODIFIED if prev else ADDED, entry, prev))
             self.rev = max(self.rev, kv.mod_revision)
-        self.rev = max(self.rev, revision)
+        if not events and self.trust_progress:
+            # A progress notification: etcd has sent everything up to `revision`. (The header of a
+            # batch *with* events carries etcd's current revision, not how far this watcher got:
+            # a catching-up watcher receives its history in chunks, so never take it from there.)
+            self.rev = max(self.rev, revision)
         asyncio.get_running_loop().create_task(self._notify_progress())
 
     @staticmethod
@@ -284,22 +305,43 @@ class WatchCache:
     # -- reads -----------------------------------------------------------------------------
 
     async def wait_for_revision(self, revision: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache has applied everything up to `revision` (a consistent read)."""
+        """Wait until the cache has applied everything up to `revision`."""
         async with asyncio.timeout(timeout):
             await self.ready.wait()
         deadline = time.monotonic() + timeout
         while self.rev < revision:
+            if time.monotonic() >= deadline:
+                return False
+            if await self.consistent_revision(timeout=min(0.5, max(deadline - time.monotonic(), 0.01))) is not None \
+                    and self.rev >= revision:
+                return True
+        return True
+
+    async def consistent_revision(self, timeout: float = 3.0) -> int | None:
+        """A revision at which the cache provably equals etcd for this resource, or None.
+
+        One etcd transaction counts the keys under the prefix and those modified after the
+        cache's revision: none newer and the same count means no put or delete happened since,
+        so the cache is exact at the transaction's revision (and `rev` may advance to it)."""
+        async with asyncio.timeout(timeout):
+            await self.ready.wait()
+        deadline = time.monotonic() + timeout
+        while True:
+            applied = self.rev
+            newer, total, header = await self.storage.prefix_state(self.rt.prefix(), applied)
+            if newer == 0 and total == len(self.objects) + len(self.undecodable) and self.rev == applied:
+                self.rev = max(self.rev, header)
+                return self.rev
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
-            if self._etcd_watch is not None:
+                return None
+            if self.trust_progress and self._etcd_watch is not None:
                 self._etcd_watch.request_progress()
-            try:
-                async with asyncio.timeout(min(remaining, 0.25)), self._progress:
+            try:  # events are on their way: wait for the cache to apply some
+                async with asyncio.timeout(min(remaining, 0.05)), self._progress:
                     await self._progress.wait()
             except TimeoutError:
                 pass
-        return True
 
     def list(self, flt: Filter, *, limit: int = 0, start_after: str = "") -> tuple[builtins.list[Entry], int, str]:
         """Matching objects in key order at `self.rev`; returns (entries, rev, last key if truncated)."""
@@ -324,7 +366,7 @@ class WatchCache:
         to an etcd watch). Registration and replay happen without awaiting, so nothing is missed."""
         if from_revision is not None and from_revision < self.window_start:
             return None
-        watcher = CacheWatcher(flt)
+        watcher = CacheWatcher(flt, min_rev=self.rev if from_revision is None else from_revision)
         initial: builtins.list[tuple[str, Entry]] = []
         if from_revision is None:
             for key in sorted(self.objects):

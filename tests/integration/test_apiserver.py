@@ -395,3 +395,39 @@ def test_health_and_reflection(apiserver: Any) -> None:
         services = {s.name for s in responses[0].list_services_response.service}
         assert "kplane.api.v1.API" in services and "grpc.health.v1.Health" in services
         assert responses[1].file_descriptor_response.file_descriptor_proto
+
+
+async def test_watch_streams_respect_bookmarks(client: Client, namespace: str, apiserver: Any) -> None:
+    """Within one watch stream, no event after a BOOKMARK has a revision at or below it, and a watch
+    from revision N delivers nothing at or below N."""
+    _, rv, _ = await client.list(CM, namespace=namespace)
+    stream: list[tuple[str, int]] = []
+    async with Client([apiserver.address]) as wc:
+        async def watch() -> None:
+            async for etype, obj in wc.watch(CM, namespace=namespace, resource_version=rv, allow_bookmarks=True):
+                stream.append((etype, int(obj.metadata.resourceVersion or 0)))  # type: ignore[attr-defined]
+
+        task = asyncio.create_task(watch())
+        sem = asyncio.Semaphore(32)
+
+        async def make(i: int) -> None:
+            async with sem:
+                await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"b-{i}"}},
+                                    namespace=namespace)
+
+        await asyncio.gather(*(make(i) for i in range(200)))
+        deadline = asyncio.get_running_loop().time() + 30
+        while (sum(1 for t, _ in stream if t == "ADDED") < 200 or stream[-1][0] != "BOOKMARK") and \
+                asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    added = [r for t, r in stream if t == "ADDED"]
+    assert len(added) == 200 and len(set(added)) == 200
+    assert all(r > int(rv) for r in added)
+    high = 0
+    for etype, r in stream:
+        if etype == "BOOKMARK":
+            high = max(high, r)
+        else:
+            assert r > high, f"event at {r} after a bookmark at {high}"
