@@ -15,6 +15,7 @@ import asyncio
 import builtins
 import copy
 import json
+import random
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ import jsonpatch
 from google.protobuf.message import Message
 
 from apiserver import patch as smpatch
-from apiserver.storage import KeyExists, RevisionCompacted, RevisionMismatch, Storage
+from apiserver.storage import FutureRevision, KeyExists, RevisionCompacted, RevisionMismatch, Storage
 from apiserver.strategy import Strategy, spec_part, strategy_for
 from apiserver.watchcache import Entry, Filter, WatchCache, rv_suffix
 from kplane.api import codec
@@ -45,7 +46,10 @@ Obj = dict[str, Any]
 # Random-suffix alphabet of Kubernetes' generateName (no vowels, no confusable characters).
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-MAX_UPDATE_RETRIES = 16
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+# Unconditional updates retry lost compare-and-swap races (Kubernetes' GuaranteedUpdate retries until
+# it wins); the bound only stops a livelock from spinning forever.
+MAX_UPDATE_RETRIES = 1000
 
 
 def generate_name(prefix: str) -> str:
@@ -141,7 +145,7 @@ class Registry:
 
     # -- admission -------------------------------------------------------------------------
 
-    async def _admit_namespace(self, rt: ResourceType, namespace: str) -> None:
+    async def _admit_namespace(self, rt: ResourceType, namespace: str, name: str = "") -> None:
         """NamespaceLifecycle admission: the namespace must exist and not be terminating.
         Read from the namespaces watch cache (as Kubernetes reads an informer); a namespace too
         new for the cache is confirmed from etcd."""
@@ -162,7 +166,7 @@ class Registry:
                 ns.get("status", {}).get("phase") == "Terminating"
         if terminating:
             raise api.Forbidden(
-                f'{rt.group_resource} "{rt.kind.lower()}" is forbidden: unable to create new content in namespace '
+                f'{rt.group_resource} "{name}" is forbidden: unable to create new content in namespace '
                 f"{namespace} because it is being terminated",
                 kind=rt.plural,
             )
@@ -194,7 +198,7 @@ class Registry:
         errors = validate_create(rt.kind, obj)
         if errors:
             raise api.Invalid.for_object(rt.kind, name, errors, rt.group)
-        await self._admit_namespace(rt, namespace)
+        await self._admit_namespace(rt, namespace, name)
         msg, raw = self._storable(rt, obj)
         key = rt.key(namespace, name)
         if dry_run:
@@ -226,8 +230,7 @@ class Registry:
                 )
             meta["namespace"] = namespace
         else:
-            if meta.get("namespace"):
-                raise api.BadRequest(f"{rt.group_resource} are cluster-scoped: metadata.namespace must be empty")
+            # Kubernetes ignores a namespace on a cluster-scoped object, so such manifests work here too
             meta.pop("namespace", None)
 
     # -- reads -----------------------------------------------------------------------------
@@ -239,6 +242,9 @@ class Registry:
             kv = await self.storage.get(key, revision)
         except RevisionCompacted as exc:
             raise await self._expired(revision, exc) from None
+        except FutureRevision:
+            raise api.Timeout(f"Too large resource version: {revision}, current: "
+                              f"{await self.storage.current_revision()}") from None
         if kv is None:
             raise api.NotFound.for_object(rt.group_resource, name)
         msg = rt.new()
@@ -368,7 +374,11 @@ class Registry:
         resourceVersion precondition (then the race is the caller's Conflict)."""
         key = rt.key(namespace, name)
         strategy = self.strategies[rt.plural]
-        for _ in range(MAX_UPDATE_RETRIES):
+        if precondition:
+            _parse_rv(precondition)  # a malformed resourceVersion is a bad request, not a conflict
+        for attempt in range(MAX_UPDATE_RETRIES):
+            if attempt >= 3:  # heavy contention: back off a little (jittered) before re-reading
+                await asyncio.sleep(random.uniform(0, min(0.001 * 2 ** min(attempt, 8), 0.25)))
             kv = await self.storage.get(key)
             if kv is None:
                 raise api.NotFound.for_object(rt.group_resource, name)
@@ -378,12 +388,18 @@ class Registry:
                     rt.group_resource, name,
                     "the object has been modified; please apply your changes to the latest version and try again")
             new = mutate(old)
+            new_meta, old_meta = new.get("metadata") or {}, old["metadata"]
+            for field_name in ("name", "namespace"):
+                if new_meta.get(field_name, old_meta.get(field_name)) != old_meta.get(field_name):
+                    raise api.BadRequest(f"metadata.{field_name} cannot be changed "
+                                         f"(from {old_meta.get(field_name)!r} to {new_meta.get(field_name)!r})")
             new_obj = self._prepare_update(rt, strategy, new, old, subresource)
             if new_obj is None:  # nothing changed: no write, no new revision (as Kubernetes)
                 return Result(self._with_rv(self.encode(rt, old), kv.mod_revision))
             meta = new_obj["metadata"]
             finished = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and not (
-                rt.kind == "Pod" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0)
+                rt.kind == "Pod" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0) and not (
+                rt.kind == "Namespace" and new_obj.get("spec", {}).get("finalizers"))
             msg, raw = self._storable(rt, new_obj)
             if dry_run:
                 return Result(self._with_rv(msg, kv.mod_revision))
@@ -422,6 +438,16 @@ class Registry:
         if subresource == "binding":
             # the binding subresource is the one writer allowed to set spec.nodeName (and PodScheduled)
             errors = []
+        elif subresource == "finalize":
+            # namespaces/finalize: only spec.finalizers change (the namespace controller's last step)
+            finalizers = list((new.get("spec") or {}).get("finalizers") or [])
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = finalizers
+            if not finalizers:
+                new["spec"].pop("finalizers")
+            meta = new["metadata"]
+            meta.pop("resourceVersion", None)
+            errors = validate_update(rt.kind, new, old)
         elif subresource == "status":
             strategy.prepare_for_status_update(new, old)
             apply_defaults(rt.kind, new)
@@ -429,21 +455,14 @@ class Registry:
         else:  # the main resource
             strategy.prepare_for_update(new, old)
             apply_defaults(rt.kind, new)
-            errors = validate_update(rt.kind, new, old)
-            if old_meta.get("deletionTimestamp"):
-                # Once deletion started, finalizers may only be removed.
-                added = set(meta.get("finalizers", [])) - set(old_meta.get("finalizers", []))
-                if added:
-                    errors.append(fe.forbidden("metadata.finalizers",
-                                               f"no new finalizers can be added if the object is being deleted, "
-                                               f"found new finalizers {sorted(added)!r}"))
+            errors = validate_update(rt.kind, new, old)  # includes "no new finalizers once deleting"
         if errors:
             raise api.Invalid.for_object(rt.kind, name, errors, rt.group)
         old_cmp = {k: v for k, v in old.items()}
         old_cmp["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
         if new == old_cmp:
             return None
-        if rt.has_spec and spec_part(new) != spec_part(old):
+        if rt.has_spec and subresource != "binding" and spec_part(new) != spec_part(old):
             meta["generation"] = int(old_meta.get("generation") or 0) + 1
         return new
 
@@ -451,6 +470,9 @@ class Registry:
 
     async def delete(self, rt: ResourceType, namespace: str, name: str, options: Obj, *,
                      dry_run: bool = False) -> Result:
+        if rt.kind == "Namespace" and name in IMMORTAL_NAMESPACES:
+            raise api.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                kind="namespaces", name=name)
         key = rt.key(namespace, name)
         for _ in range(MAX_UPDATE_RETRIES):
             kv = await self.storage.get(key)
@@ -493,6 +515,8 @@ class Registry:
                 nmeta["deletionTimestamp"] = (
                     datetime.now(UTC) + timedelta(seconds=grace)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 nmeta["deletionGracePeriodSeconds"] = grace
+                if rt.has_spec and not meta.get("deletionTimestamp"):
+                    nmeta["generation"] = int(meta.get("generation") or 0) + 1  # as Kubernetes does
                 if rt.kind == "Namespace":
                     new.setdefault("status", {})["phase"] = "Terminating"
                 nmeta.pop("resourceVersion", None)

@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 import kplane
 from apiserver.registry import Registry
-from apiserver.storage import EtcdUnavailable, RevisionCompacted, Storage
+from apiserver.storage import EtcdUnavailable, RevisionCompacted, Storage, WriteOutcomeUnknown
 from apiserver.watchcache import ADDED, BOOKMARK, DELETED, MODIFIED, Entry, Filter, rv_suffix
 from kplane.api import codec
 from kplane.api import errors as api
@@ -64,6 +64,12 @@ def rpc_method(verb: str) -> Callable[[Handler[R]], Handler[R]]:
             except UnknownResource as exc:
                 code = "NOT_FOUND"
                 await _abort(context, api.NotFound(str(exc)))
+            except WriteOutcomeUnknown as exc:
+                code = "DEADLINE_EXCEEDED"
+                await _abort(context, api.Timeout(f"the write may or may not have been applied: {exc}"))
+            except RecursionError:
+                code = "INVALID_ARGUMENT"
+                await _abort(context, api.BadRequest("the request body is nested too deeply"))
             except (TimeoutError, EtcdUnavailable) as exc:
                 code = "UNAVAILABLE"
                 await _abort(context, api.Unavailable(f"storage unavailable: {exc}"))
@@ -222,7 +228,9 @@ class APIService(api_pb2_grpc.APIServicer):
         sub = request.ref.subresource
         if sub == "scale":
             return await self.UpdateScale(request, context)
-        if sub not in ("", "status"):
+        if sub == "finalize" and rt.kind != "Namespace":
+            raise api.MethodNotAllowed(f"update is not supported on {rt.group_resource}/{sub}")
+        if sub not in ("", "status", "finalize"):
             raise api.MethodNotAllowed(f"update is not supported on {rt.group_resource}/{sub}")
         if sub == "status" and "status" not in rt.subresources:
             raise api.NotFound(f"the server could not find the requested resource ({rt.group_resource}/status)")

@@ -64,6 +64,10 @@ class EtcdUnavailable(StorageError):
     pass
 
 
+class WriteOutcomeUnknown(StorageError):
+    """A transaction timed out after it was sent: it may or may not have been applied."""
+
+
 def _range_end(prefix: bytes) -> bytes:
     return aetcd.utils.prefix_range_end(prefix)  # type: ignore[no-any-return]
 
@@ -142,6 +146,8 @@ class Storage:
                 raise RevisionCompacted(0, details) from None
             if "future revision" in details:
                 raise FutureRevision(details) from None
+            if method == "Txn" and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise WriteOutcomeUnknown(f"etcd did not answer in time: {details}") from None
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise EtcdUnavailable(f"etcd unavailable: {details}") from None
             raise

@@ -431,3 +431,51 @@ async def test_watch_streams_respect_bookmarks(client: Client, namespace: str, a
             high = max(high, r)
         else:
             assert r > high, f"event at {r} after a bookmark at {high}"
+
+
+async def test_namespace_protection_and_finalize(client: Client) -> None:
+    """default/kube-system/kube-public cannot be deleted; a deleted namespace stays Terminating until
+    its spec.finalizers are cleared through namespaces/finalize, then it is gone."""
+    from kplane.api.pb import api_pb2
+
+    for name in ("default", "kube-system", "kube-public"):
+        with pytest.raises(api.Forbidden, match="may not be deleted"):
+            await client.delete(NS, name)
+    await client.create(NS, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fin-test"}})
+    obj, deleted = await client.delete(NS, "fin-test")
+    assert not deleted and obj.status.phase == "Terminating"  # type: ignore[attr-defined]
+    with pytest.raises(api.Forbidden, match="being terminated"):
+        await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+                            namespace="fin-test")
+    # a metadata-only update on a terminating namespace does not finish it
+    await client.patch(NS, "fin-test", {"metadata": {"labels": {"a": "b"}}})
+    assert (await client.get(NS, "fin-test")).metadata.HasField("deletionTimestamp")  # type: ignore[attr-defined]
+    live = object_to_dict(NS, await client.get(NS, "fin-test"))
+    live["spec"]["finalizers"] = []
+    from kplane.client.client import ref
+
+    await client._call("Update", api_pb2.UpdateRequest(ref=ref(NS, "", "fin-test", "finalize"),
+                                                       body=api_pb2.Body(json=__import__("json").dumps(live))))
+    with pytest.raises(api.NotFound):
+        await client.get(NS, "fin-test")
+
+
+async def test_generation_rules(client: Client, namespace: str) -> None:
+    """Binding does not bump a pod's generation; starting a graceful deletion does."""
+    created = await client.create(PODS, pod("gen"), namespace=namespace)
+    bound = await client.bind(namespace, "gen", "node-1")
+    assert bound.metadata.generation == created.metadata.generation  # type: ignore[attr-defined]
+    deleting, _ = await client.delete(PODS, "gen", namespace=namespace)
+    assert deleting.metadata.generation == created.metadata.generation + 1  # type: ignore[attr-defined]
+
+
+async def test_bad_requests_are_bad_requests(client: Client, namespace: str) -> None:
+    """A malformed resourceVersion precondition, renaming through a patch and a future revision get
+    BadRequest/Timeout, never INTERNAL or a misleading Conflict."""
+    await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "br"}}, namespace=namespace)
+    with pytest.raises(api.BadRequest, match="invalid resourceVersion"):
+        await client.patch(CM, "br", {"metadata": {"resourceVersion": "abc"}}, namespace=namespace)
+    with pytest.raises(api.BadRequest, match="metadata.name cannot be changed"):
+        await client.patch(CM, "br", {"metadata": {"name": "other"}}, namespace=namespace)
+    with pytest.raises(api.Timeout, match="Too large resource version"):
+        await client.get(CM, "br", namespace=namespace, resource_version="999999999")
