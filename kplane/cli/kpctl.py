@@ -636,6 +636,7 @@ async def apply(ctx: Ctx, filename: tuple[str, ...], recursive: bool, output: st
     failed = False
     explicit_ns = ctx.namespace is not None
     for m in manifests.load(filename, recursive=recursive):
+        action = "applying patch from"  # what failed, for the error message (kubectl's wording)
         try:
             rt = resolve_manifest(m)
             ns = manifest_namespace(rt, m.obj, ctx, explicit_ns)
@@ -647,6 +648,7 @@ async def apply(ctx: Ctx, filename: tuple[str, ...], recursive: bool, output: st
             try:
                 live = to_obj(rt, await client.get(rt, name, namespace=ns))
             except api.NotFound:
+                action = "creating"
                 body = apply_mod.with_last_applied(m.obj)
                 result = body if dry_run == "client" else to_obj(
                     rt, await client.create(rt, body, namespace=ns, dry_run=dry_run == "server"))
@@ -671,7 +673,7 @@ async def apply(ctx: Ctx, filename: tuple[str, ...], recursive: bool, output: st
             _report(rt, name, "configured" + suffix, result, output)
         except api.APIError as exc:
             failed = True
-            click.echo(format_api_error(exc, ctx, f'error when applying patch from "{m.source}": '
+            click.echo(format_api_error(exc, ctx, f'error when {action} "{m.source}": '
                                         if not isinstance(exc, api.Invalid) else ""), err=True)
         except CLIError as exc:
             failed = True
@@ -1159,6 +1161,9 @@ def normalize_argv(argv: list[str]) -> list[str]:
             continue
         out.append(arg)
     return out
+
+
+from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
 
 
 def main() -> None:

@@ -5,6 +5,12 @@ server, which reports every unknown field with its path). Errors come back as th
 exceptions of `kplane.api.errors`. Reads and watches are retried on another server when one is
 unavailable; writes are never re-sent blindly (a create retried after a lost response would
 get AlreadyExists, never a duplicate — so we surface the error instead).
+
+Failover is safe under concurrency: every channel carries a generation, and a failed call moves
+the client to the next server only if the channel it used is still the current one (otherwise
+another call already failed over, and it simply retries on the current channel). A channel left
+behind is retired, not closed: it is closed once the last call still running on it has finished
+(or by `close()`), so a failover never cancels another call — a write least of all.
 """
 
 from __future__ import annotations
@@ -52,6 +58,30 @@ def _meta_of(obj: Body) -> tuple[str, str]:
     return meta.namespace, meta.name
 
 
+def _connection_lost(exc: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE from the connection itself, not a Status the server chose to send: a server that
+    aborts a call (a watch it closes, storage it cannot reach) puts a meta/v1 Status in the
+    trailing metadata, and is alive — there is nothing to fail over from."""
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    trailing: Any = exc.trailing_metadata() or ()
+    return not any(key == api.STATUS_DETAILS_KEY for key, _ in trailing)
+
+
+class _Connection:
+    """One channel to one apiserver, the generation it was opened in, and the calls running on it."""
+
+    __slots__ = ("channel", "generation", "in_flight", "retired", "server", "stub")
+
+    def __init__(self, generation: int, server: str, channel: grpc.aio.Channel) -> None:
+        self.generation = generation
+        self.server = server
+        self.channel = channel
+        self.stub = api_pb2_grpc.APIStub(channel)
+        self.in_flight = 0
+        self.retired = False
+
+
 class Client:
     def __init__(self, servers: Sequence[str] | str, *, identity: str = "kplane-client", timeout: float = 30.0) -> None:
         self.servers = [s.strip() for s in (servers.split(",") if isinstance(servers, str) else servers) if s.strip()]
@@ -60,8 +90,10 @@ class Client:
         self.identity = identity
         self.timeout = timeout
         self._index = 0
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: api_pb2_grpc.APIStub | None = None
+        self._generation = 0
+        self._conn: _Connection | None = None
+        # Channels left behind by a failover, closed when their last call finishes (or by close()).
+        self._retired: set[_Connection] = set()
 
     # -- connection --------------------------------------------------------------------------
 
@@ -69,9 +101,10 @@ class Client:
     def server(self) -> str:
         return self.servers[self._index]
 
-    def _ensure(self) -> api_pb2_grpc.APIStub:
-        if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.server, options=[
+    def _acquire(self) -> _Connection:
+        """The current connection (dialled on first use), counted as used until `_release`."""
+        if self._conn is None:
+            channel = grpc.aio.insecure_channel(self.server, options=[
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 20_000),
@@ -82,18 +115,39 @@ class Client:
                 ("grpc.initial_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 5000),
             ])
-            self._stub = api_pb2_grpc.APIStub(self._channel)
-        return self._stub
+            self._conn = _Connection(self._generation, self.server, channel)
+        self._conn.in_flight += 1
+        return self._conn
 
-    async def _failover(self) -> None:
-        await self.close()
+    async def _release(self, conn: _Connection) -> None:
+        conn.in_flight -= 1
+        if conn.retired and conn.in_flight == 0 and conn in self._retired:
+            self._retired.discard(conn)
+            await asyncio.shield(conn.channel.close())  # closed even if the caller is being cancelled
+
+    def _failover(self, conn: _Connection) -> None:
+        """Move to the next server after `conn` proved unreachable — unless another call already
+        moved on from it (then the current channel is newer, and the caller just retries there).
+        Synchronous, so no other call can interleave between the check and the move."""
+        if len(self.servers) < 2 or conn.generation != self._generation:
+            return
+        self._generation += 1
         self._index = (self._index + 1) % len(self.servers)
+        if self._conn is conn:
+            self._conn = None
+            conn.retired = True
+            # The caller still holds `conn`, so its release closes the channel if nothing else uses it.
+            self._retired.add(conn)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-        self._channel = None
-        self._stub = None
+        """Close every channel, cancelling the calls still running; the client dials again on next use."""
+        conns = [*self._retired, *([self._conn] if self._conn is not None else [])]
+        self._retired.clear()
+        self._conn = None
+        self._generation += 1  # a call failing because of this close must not fail over
+        for conn in conns:
+            conn.retired = True
+            await conn.channel.close()
 
     async def __aenter__(self) -> Client:
         return self
@@ -106,18 +160,22 @@ class Client:
         return (("x-kplane-identity", self.identity),)
 
     async def _call(self, method: str, request: Message, timeout: float | None = None) -> Any:
+        """One unary call. Reads are tried on up to one server each (a concurrent failover counts:
+        each attempt runs on a newer channel than the last); writes are sent exactly once."""
         attempts = len(self.servers) if method in _IDEMPOTENT else 1
         for attempt in range(attempts):
-            stub = self._ensure()
+            conn = self._acquire()
             try:
-                return await getattr(stub, method)(request, timeout=timeout or self.timeout, metadata=self.metadata)
+                return await getattr(conn.stub, method)(request, timeout=timeout or self.timeout,
+                                                        metadata=self.metadata)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
-                    await self._failover()
-                    continue
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and len(self.servers) > 1:
-                    await self._failover()
-                raise api.from_rpc_error(exc) from None
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise api.from_rpc_error(exc) from None
+                self._failover(conn)
+                if attempt + 1 == attempts:
+                    raise api.from_rpc_error(exc) from None
+            finally:
+                await self._release(conn)
         raise AssertionError("unreachable")
 
     # -- verbs -------------------------------------------------------------------------------
@@ -243,20 +301,23 @@ class Client:
                     resource_version: str = "", allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Message]]:
         """Yields (type, object) in revision order: ADDED/MODIFIED/DELETED/BOOKMARK. A failed
         stream raises the typed error (Expired: relist; Unavailable: re-watch from the last RV)."""
-        stub = self._ensure()
         req = api_pb2.WatchRequest(ref=ref(rt, namespace), label_selector=label_selector,
                                    field_selector=field_selector, resource_version=resource_version,
                                    allow_bookmarks=allow_bookmarks)
-        call = stub.Watch(req, metadata=self.metadata)
+        conn = self._acquire()
+        call = conn.stub.Watch(req, metadata=self.metadata)
         try:
             async for event in call:
                 yield event.type, unpack(event.object)[1] if event.type != "BOOKMARK" else _bookmark(event.object)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE and len(self.servers) > 1:
-                await self._failover()  # the next watch (the caller re-watches) goes to another apiserver
+            if _connection_lost(exc):
+                # The next watch (the caller re-watches) goes to another apiserver. A stream the
+                # server closed on purpose (a Status in the trailers) says nothing about the server.
+                self._failover(conn)
             raise api.from_rpc_error(exc) from None
         finally:
             call.cancel()
+            await self._release(conn)
 
 
 def _bookmark(obj: AnyPb) -> Message:

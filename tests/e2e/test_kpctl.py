@@ -299,3 +299,88 @@ def test_kplane_up_status_and_clean_stop(tmp_path: Path) -> None:
     assert up.returncode == 0, out[-3000:]
     state = json.loads((data / "cluster.json").read_text())
     assert all(c.get("pid") is None for c in state["components"]), state
+
+
+APPLY_FULL = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: fe}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+        args: ["--a", "--b"]
+        env:
+        - {name: A, value: "1"}
+        - {name: B, value: "2"}
+        ports:
+        - containerPort: 80
+        resources:
+          limits: {cpu: 100m, memory: 64Mi}
+"""
+
+APPLY_TRIMMED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+        env:
+        - {name: A, value: "1"}
+        resources:
+          limits: {memory: 64Mi}
+"""
+
+
+def test_apply_removes_fields_inside_lists_and_switches_strategy(apiserver: APIServer, ns: str,
+                                                                  tmp_path: Path) -> None:
+    """Re-applying a trimmed manifest removes args, ports, a limit and an env item, then Recreate replaces rollingUpdate."""
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(APPLY_FULL)
+    assert kpctl(apiserver, "-n", ns, "apply", "-f", str(manifest)).stdout.strip() == "deployment.apps/web created"
+
+    manifest.write_text(APPLY_TRIMMED)
+    trimmed = kpctl(apiserver, "-n", ns, "apply", "-f", str(manifest))
+    assert trimmed.stdout.strip() == "deployment.apps/web configured", trimmed.stderr
+    live = json.loads(kpctl(apiserver, "-n", ns, "get", "deploy", "web", "-o", "json").stdout)
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    assert "args" not in container and "ports" not in container
+    assert container["resources"] == {"limits": {"memory": "64Mi"}}
+    assert container["env"] == [{"name": "A", "value": "1"}]
+    assert container["imagePullPolicy"]  # the server defaulted the re-sent container again
+    assert live["spec"]["replicas"] == 1 and live["metadata"]["labels"] == {"app": "web"}
+    again = kpctl(apiserver, "-n", ns, "apply", "-f", str(manifest))
+    assert again.stdout.strip() == "deployment.apps/web unchanged"
+
+    manifest.write_text(APPLY_TRIMMED.replace("spec:\n  selector:", "spec:\n  strategy: {type: Recreate}\n  selector:"))
+    recreate = kpctl(apiserver, "-n", ns, "apply", "-f", str(manifest))
+    assert recreate.returncode == 0, recreate.stderr
+    assert recreate.stdout.strip() == "deployment.apps/web configured"
+    strategy = kpctl(apiserver, "-n", ns, "get", "deploy", "web", "-o", "jsonpath={.spec.strategy}").stdout
+    assert json.loads(strategy) == {"type": "Recreate"}
+    assert kpctl(apiserver, "-n", ns, "apply", "-f", str(manifest)).stdout.strip() == "deployment.apps/web unchanged"
+
+
+def test_apply_create_failure_says_creating(apiserver: APIServer, tmp_path: Path) -> None:
+    """A failed create during apply is reported as 'error when creating', not as a patch."""
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: no-such-ns}\n")
+    result = kpctl(apiserver, "apply", "-f", str(manifest))
+    assert result.returncode == 1
+    assert f'Error from server (NotFound): error when creating "{manifest}": namespaces "no-such-ns" not found' \
+        in result.stderr, result.stderr

@@ -475,7 +475,7 @@ async def test_bad_requests_are_bad_requests(client: Client, namespace: str) -> 
     await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "br"}}, namespace=namespace)
     with pytest.raises(api.BadRequest, match="invalid resourceVersion"):
         await client.patch(CM, "br", {"metadata": {"resourceVersion": "abc"}}, namespace=namespace)
-    with pytest.raises(api.BadRequest, match="metadata.name cannot be changed"):
+    with pytest.raises(api.BadRequest, match=r"metadata\.name cannot be changed"):
         await client.patch(CM, "br", {"metadata": {"name": "other"}}, namespace=namespace)
     with pytest.raises(api.Timeout, match="Too large resource version"):
         await client.get(CM, "br", namespace=namespace, resource_version="999999999")
