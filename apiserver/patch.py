@@ -26,8 +26,8 @@ MERGE_KEYS: dict[str, str] = {
     "readinessGates": "conditionType",
     "topologySpreadConstraints": "topologyKey",
     "addresses": "type",
-    "taints": "key",
 }
+# (node taints and pod tolerations have no patch strategy in Kubernetes: they are replaced whole)
 # lists of ports merge by port number (containers) or port (services)
 PORT_KEYS = ("containerPort", "port")
 # lists of scalars merged as sets
@@ -38,15 +38,18 @@ def strategic_merge(original: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
     if patch.get("$patch") == "delete":
         return None
     result = copy.deepcopy(original) if isinstance(original, dict) else {}
     for key, value in patch.items():
-        if key.startswith("$"):
-            continue
         if key.startswith("$deleteFromPrimitiveList/"):
+            name = key.split("/", 1)[1]
+            if isinstance(result.get(name), list) and isinstance(value, list):
+                result[name] = [v for v in result[name] if v not in value]
             continue
+        if key.startswith("$"):
+            continue  # $setElementOrder/* (ordering only) and $retainKeys (applied below)
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
@@ -59,6 +62,10 @@ def strategic_merge(original: Any, patch: Any) -> Any:
             result[key] = _merge_list(key, result.get(key), value)
         else:
             result[key] = copy.deepcopy(value)
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        # union types (e.g. a strategy): keys not listed are cleared, as kubectl apply relies on
+        result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
@@ -82,6 +89,9 @@ def _merge_list(name: str, original: Any, patch: list[Any]) -> list[Any]:
     key = _merge_key(name, [*original, *patch])
     if key is None or not all(isinstance(i, dict) for i in patch):
         return [copy.deepcopy(v) for v in patch]
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [{k: copy.deepcopy(v) for k, v in i.items() if k != "$patch"}
+                for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
     out = [copy.deepcopy(i) for i in original]
     for item in patch:
         directive = item.get("$patch")
