@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import platform
 import time
@@ -394,10 +395,17 @@ class APIService(api_pb2_grpc.APIServicer):
             return
         registered = cache.watch(flt, from_rev)
         if registered is None:
+            # Older than the cache's window: follow etcd until caught up with the window, then
+            # hand over to the cache (so watches resumed after an apiserver restart do not each
+            # keep an etcd watch of their own).
             assert from_rev is not None
-            async for event in self._watch_etcd(rt, flt, from_rev, context):
+            position = [from_rev]
+            async for event in self._watch_etcd(rt, flt, from_rev, context, position):
                 yield event
-            return
+            from_rev = position[0]
+            registered = cache.watch(flt, from_rev)
+            if registered is None:
+                return
         watcher, initial = registered
         last_rev = from_rev or cache.rev
         try:
@@ -438,12 +446,16 @@ class APIService(api_pb2_grpc.APIServicer):
             cache.unwatch(watcher)
 
     async def _watch_etcd(self, rt: ResourceType, flt: Filter, from_rev: int,
-                          context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
-        """A watch from before the cache's window: follow etcd directly from from_rev + 1."""
+                          context: grpc.aio.ServicerContext, position: list[int]) -> AsyncIterator[api_pb2.WatchEvent]:
+        """A watch from before the cache's window: follow etcd directly from from_rev + 1, and
+        return (with `position[0]` = the last revision delivered) once the cache's window covers
+        everything after it. Ends the call with Expired/Unavailable on failure."""
         cache = self.registry.cache(rt)
         watch = self.storage.open_watch(rt.prefix(flt.namespace), from_rev + 1, prev_kv=True)
         try:
             async for batch in watch:
+                if batch.events:
+                    position[0] = max(position[0], max(kv.mod_revision for _, kv, _ in batch.events))
                 for kind, kv, prev_kv in batch.events:
                     prev = cache._decode(prev_kv) if prev_kv is not None else None
                     if kind == "DELETE":
@@ -459,12 +471,17 @@ class APIService(api_pb2_grpc.APIServicer):
                     if now:
                         yield self._event(rt, MODIFIED if before else ADDED, entry)
                     elif before:
-                        yield self._event(rt, DELETED, entry)
+                        yield self._event(rt, DELETED, dataclasses.replace(prev, rev=kv.mod_revision)
+                                          if prev is not None else entry)
+                if position[0] >= cache.window_start and position[0] <= cache.rev:
+                    return  # the cache holds every event after position[0]: hand over
         except RevisionCompacted as exc:
             floor = exc.compact_revision
+            position[0] = -1
             await _abort(context, api.Expired(
                 f"too old resource version: {from_rev} (the oldest retained revision is {floor})"))
         except EtcdUnavailable as exc:
+            position[0] = -1
             await _abort(context, api.Unavailable(f"storage unavailable: {exc}"))
         finally:
             watch.close()
