@@ -1,0 +1,272 @@
+"""A scheduling profile: which plugins run, with which weights and args, and the cycle that runs
+them (pre-filter → filter → pre-score → score → normalize → pick the best node).
+
+Config file (`python -m scheduler --config FILE`), a trimmed KubeSchedulerConfiguration:
+
+    percentageOfNodesToScore: 0          # 0: Kubernetes' adaptive default
+    profiles:
+    - schedulerName: default-scheduler
+      plugins:
+        disabled: [ImageLocality]        # by name, or "*" for all defaults
+        enabled: []                      # extra plugins
+        weights: {NodeResourcesFit: 2}   # score weights
+      pluginConfig:
+      - name: NodeResourcesFit
+        args: {scoringStrategy: {type: MostAllocated}}
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler import plugins as registry
+from scheduler.framework import (
+    MAX_NODE_SCORE,
+    Code,
+    CycleState,
+    FilterPlugin,
+    NodeInfo,
+    NormalizeScorePlugin,
+    Plugin,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ScorePlugin,
+    Snapshot,
+    Status,
+)
+
+DEFAULT_SCHEDULER = "default-scheduler"
+
+# Kubernetes' default plugin set and score weights (pkg/scheduler/apis/config/v1/default_plugins.go).
+DEFAULT_PLUGINS: tuple[tuple[str, int], ...] = (
+    ("NodeName", 0),
+    ("NodeUnschedulable", 0),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("NodePorts", 0),
+    ("NodeResourcesFit", 1),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("ImageLocality", 1),
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class _SnapshotHandle:
+    snap: Snapshot = field(default_factory=lambda: Snapshot(()))
+
+    def snapshot(self) -> Snapshot:
+        return self.snap
+
+
+@dataclass
+class ScheduleResult:
+    node: str | None
+    # per node, why it was rejected (for the FailedScheduling message)
+    diagnosis: dict[str, Status] = field(default_factory=dict)
+    status: Status = field(default_factory=Status.success)
+    evaluated: int = 0
+    feasible: int = 0
+
+
+class Profile:
+    def __init__(self, name: str = DEFAULT_SCHEDULER, plugins: Sequence[tuple[str, int]] = DEFAULT_PLUGINS,
+                 plugin_args: Mapping[str, Mapping[str, Any]] | None = None,
+                 percentage_of_nodes_to_score: int = 0, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.handle = _SnapshotHandle()
+        self.plugins: list[Plugin] = []
+        self.weights: dict[str, int] = {}
+        for plugin_name, weight in plugins:
+            try:
+                factory = registry.factory(plugin_name)
+            except KeyError as exc:
+                raise ConfigError(str(exc)) from None
+            try:
+                plugin = factory((plugin_args or {}).get(plugin_name, {}), self.handle)
+            except ValueError as exc:
+                raise ConfigError(f"plugin {plugin_name}: {exc}") from None
+            self.plugins.append(plugin)
+            self.weights[plugin_name] = weight
+        self.pre_filters = [p for p in self.plugins if isinstance(p, PreFilterPlugin)]
+        self.filters = [p for p in self.plugins if isinstance(p, FilterPlugin)]
+        self.pre_scores = [p for p in self.plugins if isinstance(p, PreScorePlugin)]
+        self.scores = [p for p in self.plugins if isinstance(p, ScorePlugin) and self.weights.get(p.NAME, 0) > 0]
+        self.percentage = percentage_of_nodes_to_score
+        self.rng = rng or random.Random()
+        self._next_start = 0
+
+    # -- the cycle ---------------------------------------------------------------------------
+
+    def num_feasible_nodes_to_find(self, total: int) -> int:
+        """kube-scheduler's adaptive percentageOfNodesToScore: all nodes below 100, otherwise a
+        share that shrinks with cluster size (at least 5 %, at least 100 nodes)."""
+        if total < 100:
+            return total
+        pct = self.percentage or max(5, 50 - total // 125)
+        if pct >= 100:
+            return total
+        return max(100, total * pct // 100)
+
+    def schedule(self, pod: Any, snapshot: Snapshot) -> ScheduleResult:
+        self.handle.snap = snapshot
+        nodes = snapshot.list()
+        result = ScheduleResult(None)
+        if not nodes:
+            result.status = Status.unschedulable("no nodes available to schedule pods")
+            return result
+        state = CycleState()
+        allowed: frozenset[str] | None = None
+        for plugin in self.pre_filters:
+            pre, status = plugin.pre_filter(state, pod, nodes)
+            if status.is_skip():
+                state.skip_filter_plugins.add(plugin.NAME)
+                continue
+            if not status.is_success():
+                status = status.with_plugin(plugin.NAME)
+                result.status = status
+                if status.is_rejected():
+                    result.diagnosis = {n.name: status for n in nodes}
+                return result
+            if pre is not None and pre.node_names is not None:
+                allowed = pre.node_names if allowed is None else allowed & pre.node_names
+        candidates = [n for n in nodes if allowed is None or n.name in allowed]
+        if allowed is not None:
+            for n in nodes:
+                if n.name not in allowed:
+                    result.diagnosis[n.name] = Status.unresolvable("node(s) didn't satisfy plugin(s) [NodeAffinity]")
+        want = self.num_feasible_nodes_to_find(len(candidates))
+        feasible: list[NodeInfo] = []
+        start = self._next_start % max(len(candidates), 1)
+        for i in range(len(candidates)):
+            node = candidates[(start + i) % len(candidates)]
+            result.evaluated += 1
+            status = self._run_filters(state, pod, node)
+            if status.is_success():
+                feasible.append(node)
+                if len(feasible) >= want:
+                    break
+            elif status.code == Code.ERROR:
+                result.status = status
+                return result
+            else:
+                result.diagnosis[node.name] = status
+        self._next_start = start + result.evaluated
+        result.feasible = len(feasible)
+        if not feasible:
+            result.status = Status.unschedulable(fit_error_message(len(nodes), result.diagnosis))
+            return result
+        if len(feasible) == 1:
+            result.node = feasible[0].name
+            return result
+        scores = self._prioritize(state, pod, feasible)
+        if isinstance(scores, Status):
+            result.status = scores
+            return result
+        result.node = self._select_host(scores)
+        return result
+
+    def _run_filters(self, state: CycleState, pod: Any, node: NodeInfo) -> Status:
+        for plugin in self.filters:
+            if plugin.NAME in state.skip_filter_plugins:
+                continue
+            status = plugin.filter(state, pod, node)
+            if not status.is_success():
+                return status.with_plugin(plugin.NAME)
+        return Status.success()
+
+    def _prioritize(self, state: CycleState, pod: Any, nodes: list[NodeInfo]) -> dict[str, int] | Status:
+        for pre in self.pre_scores:
+            status = pre.pre_score(state, pod, nodes)
+            if status.is_skip():
+                state.skip_score_plugins.add(pre.NAME)
+            elif not status.is_success():
+                return status.with_plugin(pre.NAME)
+        totals = dict.fromkeys((n.name for n in nodes), 0)
+        for plugin in self.scores:
+            if plugin.NAME in state.skip_score_plugins:
+                continue
+            plugin_scores: dict[str, int] = {}
+            for node in nodes:
+                score, status = plugin.score(state, pod, node)
+                if not status.is_success():
+                    return status.with_plugin(plugin.NAME)
+                plugin_scores[node.name] = score
+            if isinstance(plugin, NormalizeScorePlugin):
+                status = plugin.normalize_score(state, pod, plugin_scores)
+                if not status.is_success():
+                    return status.with_plugin(plugin.NAME)
+            weight = self.weights[plugin.NAME]
+            for name, score in plugin_scores.items():
+                totals[name] += max(0, min(MAX_NODE_SCORE, score)) * weight
+        return totals
+
+    def _select_host(self, scores: dict[str, int]) -> str:
+        """The highest total; ties broken uniformly at random (reservoir sampling, as upstream)."""
+        best, best_score, ties = "", -1, 0
+        for name, score in scores.items():
+            if score > best_score:
+                best, best_score, ties = name, score, 1
+            elif score == best_score:
+                ties += 1
+                if self.rng.randrange(ties) == 0:
+                    best = name
+        return best
+
+
+def fit_error_message(total: int, diagnosis: Mapping[str, Status]) -> str:
+    """Kubernetes' FitError text: `0/3 nodes are available: 1 node(s) had untolerated taint
+    {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu.` — a histogram of the reasons,
+    sorted as strings."""
+    histogram: Counter[str] = Counter()
+    for status in diagnosis.values():
+        for reason in status.reasons or (status.message() or "unknown reason",):
+            histogram[reason] += 1
+    parts = sorted(f"{count} {reason}" for reason, count in histogram.items())
+    return f"0/{total} nodes are available: {', '.join(parts)}."
+
+
+def load_profiles(config: Mapping[str, Any] | None) -> tuple[list[Profile], int]:
+    """Profiles from a config document (None: the default profile)."""
+    config = config or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError("the scheduler config must be a mapping")
+    unknown = set(config) - {"profiles", "percentageOfNodesToScore", "apiVersion", "kind"}
+    if unknown:
+        raise ConfigError(f"unknown scheduler config field(s): {', '.join(sorted(unknown))}")
+    percentage = int(config.get("percentageOfNodesToScore") or 0)
+    if not 0 <= percentage <= 100:
+        raise ConfigError("percentageOfNodesToScore must be between 0 and 100")
+    raw_profiles = config.get("profiles") or [{"schedulerName": DEFAULT_SCHEDULER}]
+    profiles = []
+    for i, raw in enumerate(raw_profiles):
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"profiles[{i}] must be a mapping")
+        name = str(raw.get("schedulerName") or DEFAULT_SCHEDULER)
+        plugin_cfg = raw.get("plugins") or {}
+        disabled = set(plugin_cfg.get("disabled") or [])
+        weights = dict(plugin_cfg.get("weights") or {})
+        chosen: list[tuple[str, int]] = []
+        if "*" not in disabled:
+            chosen = [(n, int(weights.get(n, w))) for n, w in DEFAULT_PLUGINS if n not in disabled]
+        for extra in plugin_cfg.get("enabled") or []:
+            if extra not in dict(chosen):
+                chosen.append((extra, int(weights.get(extra, 1))))
+        for n, w in weights.items():
+            if int(w) < 0:
+                raise ConfigError(f"profiles[{i}].plugins.weights.{n}: must not be negative")
+        args = {str(pc.get("name")): dict(pc.get("args") or {}) for pc in raw.get("pluginConfig") or []}
+        profiles.append(Profile(name, chosen, args, percentage))
+    names = [p.name for p in profiles]
+    if len(set(names)) != len(names):
+        raise ConfigError("duplicate schedulerName in profiles")
+    return profiles, percentage

@@ -1,0 +1,120 @@
+"""The scheduler as a real process against a real apiserver: pods land where Kubernetes would put
+them; pods that cannot fit stay Pending with the Kubernetes message."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kplane.api.resources import object_to_dict, resolve
+from kplane.client.client import Client
+from kplane.devcluster import APIServer, stop_process
+
+pytestmark = pytest.mark.e2e
+
+PODS, NODES, EVENTS = resolve("pods"), resolve("nodes"), resolve("events")
+
+
+@pytest.fixture(scope="module")
+def scheduler_proc(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[subprocess.Popen[bytes]]:
+    log = tmp_path_factory.mktemp("sched") / "scheduler.log"
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "--server", apiserver.address, "--log-format", "json",
+                             "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s",
+                             "--leader-elect-retry-period", "0.5s"],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    yield proc
+    stop_process(proc)
+    print(Path(log).read_text()[-3000:])
+
+
+def node(name: str, cpu: str = "4", memory: str = "8Gi", labels: dict[str, str] | None = None,
+         taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"taints": taints or []},
+            "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def pod(name: str, cpu: str = "100m", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox",
+                                            "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+
+
+@pytest.fixture
+async def nodes(client: Client) -> AsyncIterator[list[str]]:
+    tag = uuid.uuid4().hex[:6]
+    names = [f"s-{tag}-{i}" for i in range(3)]
+    await client.create(NODES, node(names[0], cpu="2", labels={"disk": "ssd", "run": tag}))
+    await client.create(NODES, node(names[1], cpu="2", labels={"disk": "hdd", "run": tag}))
+    await client.create(NODES, node(names[2], cpu="2", labels={"run": tag},
+                                    taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]))
+    yield names
+    for n in names:
+        await client.delete(NODES, n)
+
+
+async def bound_node(client: Client, namespace: str, name: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = await client.get(PODS, name, namespace=namespace)
+        if p.spec.nodeName:  # type: ignore[attr-defined]
+            return str(p.spec.nodeName)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"pod {name} was never bound")
+
+
+async def test_pods_land_where_kubernetes_puts_them(client: Client, namespace: str, nodes: list[str],
+                                                    scheduler_proc: Any) -> None:
+    """nodeSelector, tolerations, resource fit and an explicit nodeName are honoured; a pod that
+    fits nowhere stays Pending with PodScheduled=False and a FailedScheduling event."""
+    ssd, hdd, tainted = nodes
+    run = (await client.get(NODES, ssd)).metadata.labels["run"]  # type: ignore[attr-defined]
+    await client.create(PODS, pod("sel", nodeSelector={"disk": "ssd", "run": run}), namespace=namespace)
+    assert await bound_node(client, namespace, "sel") == ssd
+    await client.create(PODS, pod("tol", nodeSelector={"run": run},
+                                  affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                                      "nodeSelectorTerms": [{"matchExpressions": [
+                                          {"key": "disk", "operator": "DoesNotExist"}]}]}}},
+                                  tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                                                "effect": "NoSchedule"}]), namespace=namespace)
+    assert await bound_node(client, namespace, "tol") == tainted
+    # fill hdd with a big pod, then a second big pod for the run's non-tainted nodes has no room on hdd
+    await client.create(PODS, pod("big1", cpu="1500m", nodeSelector={"disk": "hdd"}), namespace=namespace)
+    assert await bound_node(client, namespace, "big1") == hdd
+    await client.create(PODS, pod("huge", cpu="3", nodeSelector={"run": run}), namespace=namespace)
+    deadline = time.monotonic() + 30
+    message = ""
+    while time.monotonic() < deadline and not message:
+        p = object_to_dict(PODS, await client.get(PODS, "huge", namespace=namespace))
+        for c in p.get("status", {}).get("conditions", []):
+            if c["type"] == "PodScheduled" and c["status"] == "False":
+                message = c.get("message", "")
+        await asyncio.sleep(0.2)
+    assert message.startswith("0/") and "Insufficient cpu" in message and "untolerated taint {dedicated: gpu}" in message
+    events, _ = await client.list_all(EVENTS, namespace=namespace,
+                                      field_selector="involvedObject.name=huge,involvedObject.kind=Pod")
+    assert any(e.reason == "FailedScheduling" for e in events)  # type: ignore[attr-defined]
+    scheduled, _ = await client.list_all(EVENTS, namespace=namespace,
+                                         field_selector="involvedObject.name=sel,involvedObject.kind=Pod")
+    assert any(e.reason == "Scheduled" and f"to {ssd}" in e.message for e in scheduled)  # type: ignore[attr-defined]
+    # a pod already bound by name is never touched by the scheduler
+    await client.create(PODS, pod("named", nodeName=hdd, cpu="10"), namespace=namespace)
+    await asyncio.sleep(1)
+    assert (await client.get(PODS, "named", namespace=namespace)).spec.nodeName == hdd  # type: ignore[attr-defined]
+    # freeing capacity moves the unschedulable pod back: delete big1 and add room by a new node
+    await client.create(NODES, node(f"{ssd}-big", cpu="8", labels={"run": run}))
+    try:
+        assert await bound_node(client, namespace, "huge", timeout=60) == f"{ssd}-big"
+    finally:
+        await client.delete(NODES, f"{ssd}-big")
