@@ -160,8 +160,8 @@ class Client:
         return (("x-kplane-identity", self.identity),)
 
     async def _call(self, method: str, request: Message, timeout: float | None = None) -> Any:
-        """One unary call. Reads are tried on up to one server each (a concurrent failover counts:
-        each attempt runs on a newer channel than the last); writes are sent exactly once."""
+        """One unary call. A read gets up to one attempt per server, each on a newer channel than
+        the last (another call's failover counts as a move); a write is sent exactly once."""
         attempts = len(self.servers) if method in _IDEMPOTENT else 1
         for attempt in range(attempts):
             conn = self._acquire()
