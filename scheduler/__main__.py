@@ -77,8 +77,11 @@ async def _run(servers: list[str], profiles: list, ns: argparse.Namespace) -> No
         recorder = EventRecorder(client, component="default-scheduler", host=socket.gethostname())
         await recorder.start()
 
+        electors: list[LeaderElector] = []
+
         async def lead() -> None:
-            await Scheduler(client, profiles, recorder=recorder).run()
+            may_write = electors[-1].is_leader if electors else None
+            await Scheduler(client, profiles, recorder=recorder, may_write=may_write).run()
 
         if ns.leader_elect == "true":
             config = LeaderElectionConfig(
@@ -89,7 +92,8 @@ async def _run(servers: list[str], profiles: list, ns: argparse.Namespace) -> No
 
             async def elect_forever() -> None:
                 while True:  # lost leadership: stop scheduling, then campaign again
-                    await LeaderElector(client, config, on_started_leading=lead).run()
+                    electors.append(LeaderElector(client, config, on_started_leading=lead))
+                    await electors[-1].run()
 
             work = asyncio.create_task(elect_forever())
         else:

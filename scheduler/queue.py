@@ -377,7 +377,6 @@ class SchedulingQueue:
             self._take(key)
             self._requeue(qpi, POD_UPDATE)
         # In backoff the pod stays put: its expiry does not depend on the pod object.
-        self._record_depths()
 
     def delete(self, pod: Pod) -> None:
         """The pod is gone (or got bound by someone else): forget it wherever it is."""
@@ -387,7 +386,6 @@ class SchedulingQueue:
             flight.deleted, flight.latest, flight.spec_changed = True, None, False
             return
         self._take(key)
-        self._record_depths()
 
     # ----- scheduler-facing -----------------------------------------------------------------------
 
@@ -462,7 +460,6 @@ class SchedulingQueue:
             self._requeue(qpi, SCHEDULE_ATTEMPT_FAILURE)
         else:
             self._put(qpi, UNSCHEDULABLE, SCHEDULE_ATTEMPT_FAILURE)
-        self._record_depths()
 
     def done(self, key: str) -> None:
         """The cycle for this pod finished. If the pod is still in flight (it was not handed back
@@ -473,7 +470,6 @@ class SchedulingQueue:
             return
         if _uid(flight.latest) != _uid(flight.qpi.pod):
             self._put(self._new_info(flight.latest), ACTIVE, POD_ADD)
-            self._record_depths()
 
     def activate(self, pods: Iterable[Pod]) -> None:
         """Move these pods from backoff or the unschedulable pool straight to active (kube-scheduler's
@@ -488,7 +484,6 @@ class SchedulingQueue:
             qpi = self._take(key)
             assert qpi is not None
             self._put(qpi, ACTIVE, _E.FORCE_ACTIVATE.value)
-        self._record_depths()
 
     # ----- cluster events -------------------------------------------------------------------------
 
@@ -531,8 +526,6 @@ class SchedulingQueue:
             assert qpi is not None
             self._put(qpi, ACTIVE, BACKOFF_COMPLETE)
             moved += 1
-        if moved:
-            self._record_depths()
         return moved
 
     def flush_unschedulable_leftover(self) -> int:
@@ -598,6 +591,9 @@ class SchedulingQueue:
         return any(cycle >= scheduling_cycle for event, cycle in self._move_request_cycle.items()
                    if event in relevant)
 
+    # _put and _take are the only ways into and out of the sub-queues (besides pop_nowait), so they
+    # keep the invariants, the wake-ups and the metrics.
+
     def _put(self, qpi: QueuedPodInfo, where: str, event: str) -> None:
         """Insert a pod that is in no sub-queue and not in flight."""
         key = qpi.key
@@ -625,6 +621,7 @@ class SchedulingQueue:
             self._backoff.remove(key)
         else:
             del self._unschedulable[key]
+        self._record_depths()
         return self._infos.pop(key)
 
     def _requeue(self, qpi: QueuedPodInfo, event: str) -> None:

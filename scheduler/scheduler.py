@@ -53,7 +53,7 @@ def _key(pod: Any) -> str:
 class Scheduler:
     def __init__(self, client: Client, profiles: list[Profile], *, recorder: EventRecorder | None = None,
                  factory: SharedInformerFactory | None = None, queue: SchedulingQueue | None = None,
-                 bind_concurrency: int = 32) -> None:
+                 bind_concurrency: int = 32, may_write: Callable[[], bool] | None = None) -> None:
         self.client = client
         self.profiles = {p.name: p for p in profiles}
         self.recorder = recorder
@@ -66,6 +66,9 @@ class Scheduler:
         self._bind_tasks: set[asyncio.Task[None]] = set()
         self.decision_times: list[float] = []  # seconds per decision (for the benchmark)
         self.on_bound: Callable[[str, str], None] | None = None
+        # Checked right before every write: a leader frozen (SIGSTOP) past its renew deadline wakes
+        # up no longer leading and must not bind anything before its elector notices.
+        self.may_write = may_write or (lambda: True)
         self._wire()
 
     # -- informers → cache and queue ---------------------------------------------------------
@@ -184,6 +187,10 @@ class Scheduler:
 
     async def _bind(self, qpi: QueuedPodInfo, pod: Any, assumed: Any, node: str, cycle: int) -> None:
         async with self._binds:
+            if not self.may_write():
+                self.cache.forget_pod(assumed)
+                log.warning("not leading any more; binding skipped", pod=qpi.key)
+                return
             try:
                 await self.client.bind(pod.metadata.namespace, pod.metadata.name, node, uid=pod.metadata.uid)
             except (api.Conflict, api.NotFound) as exc:
@@ -208,6 +215,8 @@ class Scheduler:
             self.on_bound(qpi.key, node)
 
     async def _report_unschedulable(self, pod: Any, message: str) -> None:
+        if not self.may_write():
+            return
         if self.recorder is not None:
             self.recorder.event(pod, "Warning", "FailedScheduling", message)
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}

@@ -118,3 +118,69 @@ async def test_pods_land_where_kubernetes_puts_them(client: Client, namespace: s
         assert await bound_node(client, namespace, "huge", timeout=60) == f"{ssd}-big"
     finally:
         await client.delete(NODES, f"{ssd}-big")
+
+
+def start_scheduler(apiserver: APIServer, log: Path, identity: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "scheduler", "--server", apiserver.address, "--log-format", "json",
+                             "--identity", identity, "--leader-elect-lease-duration", "3s",
+                             "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "0.5s"],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+async def test_killing_the_leader_mid_run_loses_and_double_binds_nothing(
+        client: Client, namespace: str, apiserver: APIServer, tmp_path: Path, scheduler_proc: Any) -> None:
+    """With two more schedulers competing for the lease, SIGKILLing whoever leads mid-run still gets
+    every pod bound exactly once: no pod is left pending and no bound pod ever changes node."""
+    import signal as _signal
+
+    tag = uuid.uuid4().hex[:6]
+    names = [f"k-{tag}-{i}" for i in range(4)]
+    for n in names:
+        await client.create(NODES, node(n, cpu="64", labels={"kill": tag}))
+    # stop the module's scheduler so only ours compete
+    scheduler_proc.send_signal(_signal.SIGSTOP)
+    procs = {i: start_scheduler(apiserver, tmp_path / f"s{i}.log", f"sched-{i}-{tag}") for i in ("a", "b")}
+    first_node: dict[str, str] = {}
+    changed: list[str] = []
+
+    async def observe() -> None:
+        async for etype, obj in client.watch(PODS, namespace=namespace):
+            node_name = obj.spec.nodeName  # type: ignore[attr-defined]
+            name = obj.metadata.name  # type: ignore[attr-defined]
+            if node_name:
+                if name in first_node and first_node[name] != node_name:
+                    changed.append(name)
+                first_node.setdefault(name, node_name)
+
+    watcher = asyncio.create_task(observe())
+    try:
+        sem = asyncio.Semaphore(32)
+
+        async def make(i: int) -> None:
+            async with sem:
+                await client.create(PODS, pod(f"w-{i}", nodeSelector={"kill": tag}), namespace=namespace)
+
+        await asyncio.gather(*(make(i) for i in range(150)))
+        deadline = time.monotonic() + 60
+        while len(first_node) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        lease = await client.get(resolve("leases"), "kube-scheduler", namespace="kube-system")
+        leader = lease.spec.holderIdentity  # type: ignore[attr-defined]
+        victim = next(i for i in procs if f"sched-{i}-" in leader)
+        procs[victim].send_signal(_signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while len(first_node) < 150 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert len(first_node) == 150, f"only {len(first_node)} of 150 pods were bound"
+        await asyncio.sleep(1)
+        assert not changed, f"pods changed node: {changed}"
+        items, _ = await client.list_all(PODS, namespace=namespace)
+        assert all(p.spec.nodeName == first_node[p.metadata.name] for p in items)  # type: ignore[attr-defined]
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        for proc in procs.values():
+            stop_process(proc)
+        scheduler_proc.send_signal(_signal.SIGCONT)
+        for n in names:
+            await client.delete(NODES, n)
