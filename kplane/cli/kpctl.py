@@ -904,7 +904,8 @@ async def _meta_map_command(ctx: Ctx, args: tuple[str, ...], field_name: str, ve
                 click.echo(f"{kind_name(rt, name)} not {verb}")
                 continue
             await client.patch(rt, name, patch, namespace=ns, patch_type="merge", dry_run=dry_run == "server")
-            click.echo(f"{kind_name(rt, name)} {verb}")
+            done_verb = "unlabeled" if field_name == "labels" and removes and not sets else verb
+            click.echo(f"{kind_name(rt, name)} {done_verb}")
         except api.APIError as exc:
             failed = True
             click.echo(format_api_error(exc, ctx), err=True)
