@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ns = parser.parse_args(argv)
+    from kplane.logs import configure_logging
+
+    configure_logging("bench", "json", "warning")  # stdout carries only the JSON results
     names = ns.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
