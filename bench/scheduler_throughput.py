@@ -93,6 +93,14 @@ async def _one_config(address: str, nodes: int, pods: int) -> dict[str, Any]:
         per_node: dict[str, int] = {}
         for p in placed:
             per_node[p.spec.nodeName] = per_node.get(p.spec.nodeName, 0) + 1  # type: ignore[attr-defined]
+        # the next configuration must see only its own nodes
+        sem2 = asyncio.Semaphore(64)
+
+        async def drop(i: int) -> None:
+            async with sem2:
+                await client.delete(NODES, f"n-{tag}-{i}")
+
+        await asyncio.gather(*(drop(i) for i in range(nodes)))
     rate = pods / elapsed
     return {"bench": "scheduler_throughput", "nodes": nodes, "pods": pods,
             "pods_scheduled_per_s": round(rate, 1),
