@@ -144,7 +144,7 @@ async def test_killing_the_leader_mid_run_loses_and_double_binds_nothing(
     changed: list[str] = []
 
     async def observe() -> None:
-        async for etype, obj in client.watch(PODS, namespace=namespace):
+        async for _etype, obj in client.watch(PODS, namespace=namespace):
             node_name = obj.spec.nodeName  # type: ignore[attr-defined]
             name = obj.metadata.name  # type: ignore[attr-defined]
             if node_name:
