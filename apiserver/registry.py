@@ -18,7 +18,7 @@ import json
 import random
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -665,5 +665,4 @@ def _parse_rv(text: str) -> int:
     return value
 
 
-AsyncFn = Callable[[], Awaitable[Any]]
 __all__ = ["Entry", "Registry", "Result"]

@@ -19,7 +19,7 @@ import builtins
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,10 +385,3 @@ class WatchCache:
 
     def get_entry(self, key: str) -> Entry | None:
         return self.objects.get(key)
-
-
-def entry_filter_from(namespace: str, label_selector: Any, field_selector: Any) -> Filter:
-    return Filter(namespace=namespace, labels=label_selector, fields=field_selector)
-
-
-FilterFactory = Callable[..., Filter]

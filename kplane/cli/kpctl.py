@@ -8,7 +8,6 @@ understands when anything goes wrong.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import shlex
@@ -16,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
@@ -26,9 +25,8 @@ import click
 from google.protobuf.message import Message
 
 import kplane
-from kplane.api import codec
 from kplane.api import errors as api
-from kplane.api.resources import RESOURCES, ResourceType, UnknownResource, for_kind, object_to_dict, resolve
+from kplane.api.resources import ResourceType, UnknownResource, for_kind, object_to_dict, resolve
 from kplane.cli import apply as apply_mod
 from kplane.cli import manifests
 from kplane.client.client import Client
@@ -1175,7 +1173,6 @@ def main() -> None:
     cli(args=normalize_argv(sys.argv[1:]), prog_name="kpctl")
 
 
-_unused = (copy, codec, RESOURCES, Awaitable)
 
 if __name__ == "__main__":
     main()
