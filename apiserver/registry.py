@@ -60,6 +60,10 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class CorruptObject(api.InternalError):
+    """A stored value that does not decode as its kind (garbage written to etcd directly)."""
+
+
 @dataclass
 class Result:
     obj: Message
@@ -127,9 +131,13 @@ class Registry:
         except codec.DecodeError as exc:  # defaults/strategies produced something odd: a bug, but say what
             raise api.Invalid.for_object(rt.kind, obj.get("metadata", {}).get("name", ""), exc.errors, rt.group) from None
 
-    def _to_dict(self, rt: ResourceType, raw: bytes, rev: int) -> Obj:
+    def _to_dict(self, rt: ResourceType, raw: bytes, rev: int, key: str = "") -> Obj:
         msg = rt.new()
-        msg.ParseFromString(raw + rv_suffix(rev))
+        try:
+            msg.ParseFromString(raw + rv_suffix(rev))
+        except Exception:
+            raise CorruptObject(f"the object stored at {key or rt.plural} (revision {rev}) cannot be decoded; "
+                                f"delete it to recover") from None
         return object_to_dict(rt, msg)
 
     @staticmethod
@@ -248,7 +256,11 @@ class Registry:
         if kv is None:
             raise api.NotFound.for_object(rt.group_resource, name)
         msg = rt.new()
-        msg.ParseFromString(kv.value + rv_suffix(kv.mod_revision))
+        try:
+            msg.ParseFromString(kv.value + rv_suffix(kv.mod_revision))
+        except Exception:
+            raise CorruptObject(f"the object stored at {key} (revision {kv.mod_revision}) cannot be decoded; "
+                                f"delete it to recover") from None
         return msg
 
     async def _expired(self, revision: int, exc: Exception) -> api.Expired:
@@ -478,7 +490,21 @@ class Registry:
             kv = await self.storage.get(key)
             if kv is None:
                 raise api.NotFound.for_object(rt.group_resource, name)
-            obj = self._to_dict(rt, kv.value, kv.mod_revision)
+            try:
+                obj = self._to_dict(rt, kv.value, kv.mod_revision, key)
+            except CorruptObject:
+                # Garbage in etcd must not be undeletable (Kubernetes: unsafe malformed object deletion).
+                if dry_run:
+                    return Result(rt.new(), deleted=True)
+                try:
+                    rev = await self.storage.delete(key, kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                log.warning("deleted an undecodable object", resource=rt.plural, key=key, rv=rev)
+                gone = rt.new()
+                gone.metadata.name = name  # type: ignore[attr-defined]
+                gone.metadata.namespace = namespace  # type: ignore[attr-defined]
+                return Result(self._with_rv(gone, rev), deleted=True)
             meta = obj["metadata"]
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != meta.get("uid"):

@@ -249,6 +249,12 @@ class WatchCache:
             return None
         self.undecodable.discard(kv.key)
         meta = msg.metadata  # type: ignore[attr-defined]
+        if kv.key != self.rt.key(meta.namespace, meta.name):
+            # decodable, but not what its key says (an impostor written to etcd directly): never serve it
+            log.error("stored object does not match its key; skipping", key=kv.key, rev=kv.mod_revision,
+                      name=meta.name, namespace=meta.namespace)
+            self.undecodable.add(kv.key)
+            return None
         return Entry(kv.key, meta.namespace, meta.name, revision or kv.mod_revision, kv.value, msg,
                      meta.labels, self.rt.kind)
 

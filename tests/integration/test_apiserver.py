@@ -479,3 +479,36 @@ async def test_bad_requests_are_bad_requests(client: Client, namespace: str) -> 
         await client.patch(CM, "br", {"metadata": {"name": "other"}}, namespace=namespace)
     with pytest.raises(api.Timeout, match="Too large resource version"):
         await client.get(CM, "br", namespace=namespace, resource_version="999999999")
+
+
+async def test_garbage_in_etcd_is_contained(client: Client, namespace: str, apiserver: Any) -> None:
+    """Bytes written straight into etcd that are not a ConfigMap, or a ConfigMap stored under the
+    wrong key, never reach lists or watches; everything else keeps being served, a get names the
+    corrupt key, and the garbage can be deleted through the API."""
+    from apiserver.storage import Storage
+    from kplane.api.pb import core_pb2
+
+    await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}},
+                        namespace=namespace)
+    impostor = core_pb2.ConfigMap()
+    impostor.metadata.name = "other"
+    impostor.metadata.namespace = "kube-system"
+    storage = Storage(apiserver.etcd.url)
+    await storage.connect()
+    try:
+        await storage.put_raw(f"/registry/configmaps/{namespace}/junk", b"\xff\x00not a protobuf\x01")
+        await storage.put_raw(f"/registry/configmaps/{namespace}/impostor", impostor.SerializeToString())
+    finally:
+        await storage.close()
+    items, _, _ = await client.list(CM, namespace=namespace)
+    assert [i.metadata.name for i in items] == ["good"]  # type: ignore[attr-defined]
+    with pytest.raises(api.InternalError, match="cannot be decoded"):
+        await client.get(CM, "junk", namespace=namespace)
+    _, deleted = await client.delete(CM, "junk", namespace=namespace)
+    assert deleted
+    with pytest.raises(api.NotFound):
+        await client.get(CM, "junk", namespace=namespace)
+    await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "after"}},
+                        namespace=namespace)
+    items, _, _ = await client.list(CM, namespace=namespace)
+    assert sorted(i.metadata.name for i in items) == ["after", "good"]  # type: ignore[attr-defined]
