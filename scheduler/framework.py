@@ -180,10 +180,14 @@ class NodeInfo:
     pods_with_affinity: list[PodInfo] = field(default_factory=list)
     pods_with_required_anti_affinity: list[PodInfo] = field(default_factory=list)
     generation: int = 0
+    _name: str = ""
 
     @property
     def name(self) -> str:
-        return str(self.node.metadata.name)
+        # cached: read for every node in every cycle, and protobuf field access is not free
+        if not self._name:
+            self._name = str(self.node.metadata.name)
+        return self._name
 
     def clone(self) -> NodeInfo:
         return NodeInfo(self.node, list(self.pods), self.requested.clone(), self.non_zero_requested.clone(),
