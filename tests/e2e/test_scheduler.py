@@ -184,3 +184,44 @@ async def test_killing_the_leader_mid_run_loses_and_double_binds_nothing(
         scheduler_proc.send_signal(_signal.SIGCONT)
         for n in names:
             await client.delete(NODES, n)
+
+
+async def test_pod_anti_affinity_and_topology_spread(client: Client, namespace: str, scheduler_proc: Any) -> None:
+    """Required anti-affinity on the hostname puts each replica on its own node, and a zone spread
+    constraint with maxSkew 1 balances replicas across zones; a fourth anti-affine replica on three
+    nodes stays Pending with the Kubernetes reason."""
+    tag = uuid.uuid4().hex[:6]
+    names = [f"a-{tag}-{i}" for i in range(3)]
+    for i, n in enumerate(names):
+        await client.create(NODES, node(n, cpu="8", labels={"aff": tag, "kubernetes.io/hostname": n,
+                                                           "topology.kubernetes.io/zone": f"zone-{i % 2}"}))
+    try:
+        anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": f"anti-{tag}"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+        for i in range(4):
+            body = pod(f"anti-{i}", nodeSelector={"aff": tag}, affinity=anti)
+            body["metadata"]["labels"] = {"app": f"anti-{tag}"}
+            await client.create(PODS, body, namespace=namespace)
+        placed = [await bound_node(client, namespace, f"anti-{i}") for i in range(3)]
+        assert sorted(placed) == sorted(names)
+        deadline = time.monotonic() + 30
+        message = ""
+        while time.monotonic() < deadline and not message:
+            p = object_to_dict(PODS, await client.get(PODS, "anti-3", namespace=namespace))
+            message = next((c.get("message", "") for c in p.get("status", {}).get("conditions", [])
+                            if c["type"] == "PodScheduled" and c["status"] == "False"), "")
+            await asyncio.sleep(0.2)
+        assert "node(s) didn't match pod anti-affinity rules" in message
+        spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+                   "labelSelector": {"matchLabels": {"app": f"spread-{tag}"}}}]
+        zones: list[str] = []
+        for i in range(4):
+            body = pod(f"spread-{i}", nodeSelector={"aff": tag}, topologySpreadConstraints=spread)
+            body["metadata"]["labels"] = {"app": f"spread-{tag}"}
+            await client.create(PODS, body, namespace=namespace)
+            placed_node = await bound_node(client, namespace, f"spread-{i}")
+            zones.append(f"zone-{names.index(placed_node) % 2}")
+        assert zones.count("zone-0") == 2 and zones.count("zone-1") == 2
+    finally:
+        for n in names:
+            await client.delete(NODES, n)
