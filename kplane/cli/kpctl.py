@@ -373,7 +373,7 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
         if blocks:
             sep = "" if no_headers else "\n"
             click.echo(sep.join(b.rstrip("\n") + "\n" for b in blocks), nl=False)
-        elif not watch and not watch_only and not failures and not any(names for _, names, _ in targets):
+        elif not failures and not any(names for _, names, _ in targets):
             ns_for_msg = None if (all_namespaces or not targets[0][0].namespaced) else targets[0][2]
             click.echo(printers.no_resources_message(ns_for_msg), err=True)
     elif all_objs or output.startswith("json") or output == "yaml":
