@@ -12,7 +12,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ("api_write", "watch_fanout", "informer_recovery", "scheduler_throughput")
+BENCHMARKS = ("api_write", "watch_fanout", "informer_recovery", "scheduler_throughput", "scheduler_decision")
 
 
 def main(argv: list[str] | None = None) -> int:
