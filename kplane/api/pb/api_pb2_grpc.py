@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from kplane.api.pb import api_pb2 as kplane_dot_api_dot_pb_dot_api__pb2
+from kplane.api.pb import stream_pb2 as kplane_dot_api_dot_pb_dot_stream__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -99,6 +100,21 @@ class APIStub:
                 request_serializer=kplane_dot_api_dot_pb_dot_api__pb2.VersionRequest.SerializeToString,
                 response_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.VersionInfo.FromString,
                 _registered_method=True)
+        self.Log = channel.unary_stream(
+                '/kplane.api.v1.API/Log',
+                request_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.LogRequest.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.LogChunk.FromString,
+                _registered_method=True)
+        self.Exec = channel.stream_stream(
+                '/kplane.api.v1.API/Exec',
+                request_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
+                _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/kplane.api.v1.API/Attach',
+                request_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -187,6 +203,25 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Log(self, request, context):
+        """pods/log, pods/exec, pods/attach: proxied to the kubelet of the pod's node (stream.proto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Exec(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Attach(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -254,6 +289,21 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Version,
                     request_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.VersionRequest.FromString,
                     response_serializer=kplane_dot_api_dot_pb_dot_api__pb2.VersionInfo.SerializeToString,
+            ),
+            'Log': grpc.unary_stream_rpc_method_handler(
+                    servicer.Log,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.LogRequest.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.LogChunk.SerializeToString,
+            ),
+            'Exec': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exec,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -607,6 +657,87 @@ class API:
             '/kplane.api.v1.API/Version',
             kplane_dot_api_dot_pb_dot_api__pb2.VersionRequest.SerializeToString,
             kplane_dot_api_dot_pb_dot_api__pb2.VersionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Log(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kplane.api.v1.API/Log',
+            kplane_dot_api_dot_pb_dot_stream__pb2.LogRequest.SerializeToString,
+            kplane_dot_api_dot_pb_dot_stream__pb2.LogChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kplane.api.v1.API/Exec',
+            kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
+            kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kplane.api.v1.API/Attach',
+            kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
+            kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
             options,
             channel_credentials,
             insecure,
