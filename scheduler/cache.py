@@ -29,6 +29,8 @@ class SchedulerCache:
         self.assumed: set[str] = set()
         # pods bound to nodes we have not seen yet: counted once the node appears
         self._orphans: dict[str, Pod] = {}
+        # NodeInfos change in place, so a snapshot stays current until a node is added or removed
+        self._snapshot: Snapshot | None = None
 
     # -- nodes -------------------------------------------------------------------------------
 
@@ -38,6 +40,7 @@ class SchedulerCache:
         if info is None:
             info = new_node_info(node)
             self.nodes[name] = info
+            self._snapshot = None
             for key, pod in list(self._orphans.items()):
                 if pod.spec.nodeName == name:
                     del self._orphans[key]
@@ -52,6 +55,7 @@ class SchedulerCache:
         info = self.nodes.pop(name, None)
         if info is None:
             return
+        self._snapshot = None
         for pod_info in info.pods:  # keep them around in case the node comes back
             self._pod_node.pop(pod_info.key, None)
             self.assumed.discard(pod_info.key)
@@ -110,5 +114,8 @@ class SchedulerCache:
 
     def snapshot(self) -> Snapshot:
         """The node infos as they are now. Scheduling cycles are synchronous between snapshot and
-        assume (no awaits), so the infos need no copy."""
-        return Snapshot(self.nodes.values())
+        assume (no awaits), so the infos need no copy; the snapshot object itself is rebuilt only
+        when the set of nodes changes."""
+        if self._snapshot is None:
+            self._snapshot = Snapshot(self.nodes.values())
+        return self._snapshot

@@ -82,7 +82,9 @@ class Status:
         return ", ".join(self.reasons)
 
 
-_SUCCESS = Status()
+SUCCESS = Status()
+"""The one success status: plugins return it, and the framework tests for it by identity first."""
+_SUCCESS = SUCCESS
 _SKIP = Status(Code.SKIP)
 
 

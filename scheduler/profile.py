@@ -26,6 +26,7 @@ from typing import Any
 from scheduler import plugins as registry
 from scheduler.framework import (
     MAX_NODE_SCORE,
+    SUCCESS,
     Code,
     CycleState,
     FilterPlugin,
@@ -101,6 +102,7 @@ class Profile:
         self.filters = [p for p in self.plugins if isinstance(p, FilterPlugin)]
         self.pre_scores = [p for p in self.plugins if isinstance(p, PreScorePlugin)]
         self.scores = [p for p in self.plugins if isinstance(p, ScorePlugin) and self.weights.get(p.NAME, 0) > 0]
+        self._normalizers = {p.NAME: p.normalize_score for p in self.scores if isinstance(p, NormalizeScorePlugin)}
         self.percentage = percentage_of_nodes_to_score
         self.rng = rng or random.Random()
         self._next_start = 0
@@ -139,28 +141,15 @@ class Profile:
                 return result
             if pre is not None and pre.node_names is not None:
                 allowed = pre.node_names if allowed is None else allowed & pre.node_names
-        candidates = [n for n in nodes if allowed is None or n.name in allowed]
+        candidates = nodes
         if allowed is not None:
+            candidates = [n for n in nodes if n.name in allowed]
             for n in nodes:
                 if n.name not in allowed:
                     result.diagnosis[n.name] = Status.unresolvable("node(s) didn't satisfy plugin(s) [NodeAffinity]")
-        want = self.num_feasible_nodes_to_find(len(candidates))
-        feasible: list[NodeInfo] = []
-        start = self._next_start % max(len(candidates), 1)
-        for i in range(len(candidates)):
-            node = candidates[(start + i) % len(candidates)]
-            result.evaluated += 1
-            status = self._run_filters(state, pod, node)
-            if status.is_success():
-                feasible.append(node)
-                if len(feasible) >= want:
-                    break
-            elif status.code == Code.ERROR:
-                result.status = status
-                return result
-            else:
-                result.diagnosis[node.name] = status
-        self._next_start = start + result.evaluated
+        feasible = self._find_feasible(state, pod, candidates, result)
+        if feasible is None:
+            return result
         result.feasible = len(feasible)
         if not feasible:
             result.status = Status.unschedulable(fit_error_message(len(nodes), result.diagnosis))
@@ -168,58 +157,94 @@ class Profile:
         if len(feasible) == 1:
             result.node = feasible[0].name
             return result
-        scores = self._prioritize(state, pod, feasible)
-        if isinstance(scores, Status):
-            result.status = scores
+        totals = self._prioritize(state, pod, feasible)
+        if isinstance(totals, Status):
+            result.status = totals
             return result
-        result.node = self._select_host(scores)
+        result.node = self._select_host(feasible, totals)
         return result
 
-    def _run_filters(self, state: CycleState, pod: Any, node: NodeInfo) -> Status:
-        for plugin in self.filters:
-            if plugin.NAME in state.skip_filter_plugins:
+    def _find_feasible(self, state: CycleState, pod: Any, candidates: list[NodeInfo],
+                       result: ScheduleResult) -> list[NodeInfo] | None:
+        """Filter candidates from a rotating start until `num_feasible_nodes_to_find` pass (as
+        kube-scheduler's findNodesThatPassFilters); rejections go to `result.diagnosis`. None (and
+        `result.status` set) on a filter error."""
+        skipped = state.skip_filter_plugins
+        active = [(p.NAME, p.filter) for p in self.filters if p.NAME not in skipped]
+        total = len(candidates)
+        want = self.num_feasible_nodes_to_find(total)
+        start = self._next_start % max(total, 1)
+        ordered = candidates[start:] + candidates[:start] if start else candidates
+        feasible: list[NodeInfo] = []
+        evaluated = 0
+        diagnosis = result.diagnosis
+        success = SUCCESS
+        for node in ordered:
+            evaluated += 1
+            for plugin_name, run_filter in active:
+                status = run_filter(state, pod, node)
+                if status is not success and status.code:  # Code.SUCCESS is 0
+                    status = status.with_plugin(plugin_name)
+                    break
+            else:
+                feasible.append(node)
+                if len(feasible) >= want:
+                    break
                 continue
-            status = plugin.filter(state, pod, node)
-            if not status.is_success():
-                return status.with_plugin(plugin.NAME)
-        return Status.success()
+            if status.code == Code.ERROR:
+                result.evaluated = evaluated
+                result.status = status
+                return None
+            diagnosis[node.name] = status
+        result.evaluated = evaluated
+        self._next_start = start + evaluated
+        return feasible
 
-    def _prioritize(self, state: CycleState, pod: Any, nodes: list[NodeInfo]) -> dict[str, int] | Status:
+    def _prioritize(self, state: CycleState, pod: Any, nodes: list[NodeInfo]) -> list[int] | Status:
+        """Weighted total score per node (in `nodes` order), or the status of a failing plugin."""
         for pre in self.pre_scores:
             status = pre.pre_score(state, pod, nodes)
             if status.is_skip():
                 state.skip_score_plugins.add(pre.NAME)
             elif not status.is_success():
                 return status.with_plugin(pre.NAME)
-        totals = dict.fromkeys((n.name for n in nodes), 0)
+        totals = [0] * len(nodes)
+        success = SUCCESS
         for plugin in self.scores:
             if plugin.NAME in state.skip_score_plugins:
                 continue
-            plugin_scores: dict[str, int] = {}
+            score = plugin.score
+            plugin_scores: list[int] = []
+            append = plugin_scores.append
             for node in nodes:
-                score, status = plugin.score(state, pod, node)
+                value, status = score(state, pod, node)
+                if status is not success and status.code:
+                    return status.with_plugin(plugin.NAME)
+                append(value)
+            if plugin.NAME in self._normalizers:
+                names = [n.name for n in nodes]
+                by_name = dict(zip(names, plugin_scores, strict=True))
+                status = self._normalizers[plugin.NAME](state, pod, by_name)
                 if not status.is_success():
                     return status.with_plugin(plugin.NAME)
-                plugin_scores[node.name] = score
-            if isinstance(plugin, NormalizeScorePlugin):
-                status = plugin.normalize_score(state, pod, plugin_scores)
-                if not status.is_success():
-                    return status.with_plugin(plugin.NAME)
+                plugin_scores = [by_name[name] for name in names]
             weight = self.weights[plugin.NAME]
-            for name, score in plugin_scores.items():
-                totals[name] += max(0, min(MAX_NODE_SCORE, score)) * weight
+            totals = [
+                t + (s if 0 <= s <= MAX_NODE_SCORE else (MAX_NODE_SCORE if s > 0 else 0)) * weight
+                for t, s in zip(totals, plugin_scores, strict=True)
+            ]
         return totals
 
-    def _select_host(self, scores: dict[str, int]) -> str:
+    def _select_host(self, nodes: Sequence[NodeInfo], totals: Sequence[int]) -> str:
         """The highest total; ties broken uniformly at random (reservoir sampling, as upstream)."""
         best, best_score, ties = "", -1, 0
-        for name, score in scores.items():
+        for node, score in zip(nodes, totals, strict=True):
             if score > best_score:
-                best, best_score, ties = name, score, 1
+                best, best_score, ties = node.name, score, 1
             elif score == best_score:
                 ties += 1
                 if self.rng.randrange(ties) == 0:
-                    best = name
+                    best = node.name
         return best
 
 
