@@ -10,7 +10,9 @@ Command lines (each a separate OS process, every one on loopback):
   ``controller_manager/__main__.py`` exist): ``python -m MODULE --server 127.0.0.1:P
   --metrics-port M --log-format json``; healthy while alive;
 - ``node-1`` ... ``node-N`` (when ``kubelet/__main__.py`` exists): ``python -m kubelet --node-name
-  node-i --server 127.0.0.1:P --data-dir DATA/kubelet/node-i --metrics-port M --log-format json``.
+  node-i --server 127.0.0.1:P --data-dir DATA/kubelet/node-i --node-ip 127.0.1.i --pod-cidr
+  127.244.i.0/24 --cpu SHARE --memory SHARE --pod-manifest-path DATA/kubelet/node-i/manifests
+  --metrics-port M --log-format json`` (SHARE: this machine's CPUs and memory split evenly).
 
 Metrics ports: 0 everywhere by default (each component picks its own or none); with
 ``--metrics-port-base B`` the apiserver gets B, the scheduler B+1, the controller-manager B+2 and
@@ -153,6 +155,16 @@ def build_components(
                             *common,
                             "--data-dir",
                             str(opts.data_dir / "kubelet" / node),
+                            "--node-ip",
+                            node_ip(i),
+                            "--pod-cidr",
+                            f"127.{244 + i // 256}.{i % 256}.0/24",
+                            "--cpu",
+                            cpu_share(opts.nodes),
+                            "--memory",
+                            memory_share(opts.nodes),
+                            "--pod-manifest-path",
+                            str(opts.data_dir / "kubelet" / node / "manifests"),
                             "--metrics-port",
                             str(opts.metrics_port(2 + i)),
                             "--log-format",
@@ -170,6 +182,30 @@ def build_components(
                 f"starting no node{plural} for now"
             )
     return specs
+
+
+def node_ip(i: int) -> str:
+    """Node i's own loopback address (its InternalIP, where its kubelet serves logs and exec)."""
+    return f"127.0.{1 + (i - 1) // 254}.{(i - 1) % 254 + 1}"
+
+
+def cpu_share(nodes: int) -> str:
+    """Each node's cpu capacity: an equal share of this machine's CPUs, in millicores."""
+    return f"{max(100, (os.cpu_count() or 1) * 1000 // max(nodes, 1))}m"
+
+
+def memory_share(nodes: int) -> str:
+    """Each node's memory capacity: an equal share of this machine's memory, in Mi."""
+    total_kib = 4 * 1024 * 1024
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    total_kib = int(line.split()[1])
+                    break
+    except OSError:
+        pass
+    return f"{max(256, total_kib // 1024 // max(nodes, 1))}Mi"
 
 
 def apiserver_spec(opts: ClusterOptions, etcd_urls: list[str]) -> ComponentSpec:

@@ -72,6 +72,8 @@ def test_components_turn_on_when_their_modules_exist(tmp_path: Path, monkeypatch
     node2 = specs[-1]
     assert node2.argv[:5] == [sys.executable, "-m", "kubelet", "--node-name", "node-2"]
     assert "127.0.0.1:7443" in node2.argv and str(tmp_path / "kubelet" / "node-2") in node2.argv
+    assert node2.argv[node2.argv.index("--node-ip") + 1] == "127.0.1.2"
+    assert node2.argv[node2.argv.index("--pod-cidr") + 1] == "127.244.2.0/24"
     assert all(s.depends_on == ("apiserver",) for s in specs[2:])
     metrics = {r.what: r.port for r in port_requests(opts, specs) if r.flag == "--metrics-port-base"}
     assert metrics == {
