@@ -21,12 +21,13 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 import kplane
+from apiserver.proxy import StreamProxy
 from apiserver.registry import Registry
 from apiserver.storage import EtcdUnavailable, RevisionCompacted, Storage, WriteOutcomeUnknown
 from apiserver.watchcache import ADDED, BOOKMARK, DELETED, MODIFIED, Entry, Filter, rv_suffix
 from kplane.api import codec
 from kplane.api import errors as api
-from kplane.api.pb import api_pb2, api_pb2_grpc, meta_pb2
+from kplane.api.pb import api_pb2, api_pb2_grpc, meta_pb2, stream_pb2
 from kplane.api.resources import (
     RESOURCES,
     ResourceType,
@@ -100,6 +101,7 @@ class APIService(api_pb2_grpc.APIServicer):
         self.registry = registry
         self.storage = storage
         self.bookmark_interval = bookmark_interval
+        self.streams = StreamProxy(registry)
 
     # -- request decoding --------------------------------------------------------------------
 
@@ -360,6 +362,23 @@ class APIService(api_pb2_grpc.APIServicer):
         return api_pb2.VersionInfo(git_version=f"v{kplane.__version__}", platform=f"{platform.system().lower()}/"
                                    f"{platform.machine()}", python_version=platform.python_version(),
                                    etcd_version=etcd_version)
+
+    # -- pods/log, pods/exec, pods/attach: proxied to the pod's kubelet (apiserver/proxy.py) ---
+
+    async def Log(self, request: stream_pb2.LogRequest,
+                  context: grpc.aio.ServicerContext) -> AsyncIterator[stream_pb2.LogChunk]:
+        async for chunk in self.streams.log(request, context):
+            yield chunk
+
+    async def Exec(self, request_iterator: AsyncIterator[stream_pb2.ExecInput],
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[stream_pb2.ExecOutput]:
+        async for out in self.streams.session(request_iterator, context, attach=False):
+            yield out
+
+    async def Attach(self, request_iterator: AsyncIterator[stream_pb2.ExecInput],
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[stream_pb2.ExecOutput]:
+        async for out in self.streams.session(request_iterator, context, attach=True):
+            yield out
 
     # -- watch -------------------------------------------------------------------------------
 

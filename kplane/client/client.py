@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -319,6 +320,27 @@ class Client:
             call.cancel()
             await self._release(conn)
 
+    # -- pods/log, pods/exec, pods/attach (proxied by the apiserver to the pod's kubelet) --------
+
+    def logs(self, namespace: str, name: str, *, container: str = "", follow: bool = False, previous: bool = False,
+             tail_lines: int | None = None, timestamps: bool = False,
+             limit_bytes: int | None = None) -> AsyncIterator[bytes]:
+        """pods/log: the container's log as byte chunks (kubectl logs). With `follow`, until the
+        container exits or the iterator is closed."""
+        return _logs(self, namespace, name, container=container, follow=follow, previous=previous,
+                     tail_lines=tail_lines, timestamps=timestamps, limit_bytes=limit_bytes)
+
+    async def exec(self, namespace: str, name: str, command: Sequence[str], *, container: str = "",
+                   stdin: bool = False, tty: bool = False) -> ExecSession:
+        """pods/exec: run `command` (argv, no shell) in the container; returns once it has started."""
+        return await _session(self, namespace, name, command, container=container, stdin=stdin, tty=tty,
+                              attach=False)
+
+    async def attach(self, namespace: str, name: str, *, container: str = "", stdin: bool = False,
+                     tty: bool = False) -> ExecSession:
+        """pods/attach: the container's own stdin (when its spec has `stdin: true`) and live output."""
+        return await _session(self, namespace, name, (), container=container, stdin=stdin, tty=tty, attach=True)
+
 
 def _bookmark(obj: AnyPb) -> Message:
     rt = for_type_url(obj.type_url)
@@ -344,3 +366,136 @@ async def retry_on_conflict(fn: Callable[[], Awaitable[T]], *, attempts: int = 5
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")
+
+
+# -- streaming subresources: pods/log, pods/exec, pods/attach ----------------------------------------
+# The apiserver proxies these to the pod's kubelet. A stream is never retried on another apiserver
+# (a half-consumed log or a command that already ran cannot be replayed); errors are the typed
+# exceptions, with the server's Status (e.g. BadRequest `... is waiting to start: ContainerCreating`).
+
+
+class ExecSession:
+    """One exec or attach: write stdin, read ("stdout"|"stderr", bytes) output, then the exit code.
+
+    `output()` ends when the remote process has exited (`exit_code` is then set) and raises the
+    typed error when the stream fails. `close()` (or leaving `async with`) ends the session; for
+    exec that also ends the remote command."""
+
+    def __init__(self, client: Client, conn: _Connection, call: Any) -> None:
+        self._client = client
+        self._conn = conn
+        self._call = call
+        self.exit_code: int | None = None
+        self._closed = False
+        self._stdin_closed = False
+
+    async def _open(self, start: Any) -> None:
+        from kplane.api.pb import stream_pb2
+
+        try:
+            await self._call.write(stream_pb2.ExecInput(start=start))
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass  # the failed call's status is read below
+        try:
+            first = await self._call.read()
+        except grpc.aio.AioRpcError as exc:
+            await self.close()
+            raise api.from_rpc_error(exc) from None
+        if first is grpc.aio.EOF or first.WhichOneof("output") != "started":
+            await self.close()
+            raise api.InternalError("the server ended the stream before the session started")
+
+    async def write_stdin(self, data: bytes) -> None:
+        from kplane.api.pb import stream_pb2
+
+        if data and not self._stdin_closed:
+            await self._call.write(stream_pb2.ExecInput(stdin=data))
+
+    async def close_stdin(self) -> None:
+        from kplane.api.pb import stream_pb2
+
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await self._call.write(stream_pb2.ExecInput(stdin_close=True))
+
+    async def resize(self, width: int, height: int) -> None:
+        from kplane.api.pb import stream_pb2
+
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            await self._call.write(stream_pb2.ExecInput(resize=stream_pb2.TerminalSize(width=width, height=height)))
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        while self.exit_code is None:
+            try:
+                msg = await self._call.read()
+            except grpc.aio.AioRpcError as exc:
+                raise api.from_rpc_error(exc) from None
+            if msg is grpc.aio.EOF:
+                raise api.InternalError("the stream ended without the command's exit code")
+            which = msg.WhichOneof("output")
+            if which == "stdout":
+                yield "stdout", msg.stdout
+            elif which == "stderr":
+                yield "stderr", msg.stderr
+            elif which == "exit":
+                self.exit_code = msg.exit.exit_code
+
+    async def wait(self) -> int:
+        """Discard the remaining output; the exit code."""
+        async for _ in self.output():
+            pass
+        assert self.exit_code is not None
+        return self.exit_code
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._call.cancel()
+        await self._client._release(self._conn)
+
+    async def __aenter__(self) -> ExecSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def _logs(client: Client, namespace: str, name: str, *, container: str = "", follow: bool = False,
+                previous: bool = False, tail_lines: int | None = None, timestamps: bool = False,
+                limit_bytes: int | None = None) -> AsyncIterator[bytes]:
+    from kplane.api.pb import stream_pb2
+
+    req = stream_pb2.LogRequest(namespace=namespace, name=name, container=container, follow=follow,
+                                previous=previous, timestamps=timestamps)
+    if tail_lines is not None:
+        req.tail_lines = tail_lines
+    if limit_bytes is not None:
+        req.limit_bytes = limit_bytes
+    conn = client._acquire()
+    call = conn.stub.Log(req, metadata=client.metadata)
+    try:
+        async for chunk in call:
+            if chunk.data:
+                yield chunk.data
+    except grpc.aio.AioRpcError as exc:
+        if _connection_lost(exc):
+            client._failover(conn)
+        raise api.from_rpc_error(exc) from None
+    finally:
+        call.cancel()
+        await client._release(conn)
+
+
+async def _session(client: Client, namespace: str, name: str, command: Sequence[str], *, container: str,
+                   stdin: bool, tty: bool, attach: bool) -> ExecSession:
+    from kplane.api.pb import stream_pb2
+
+    conn = client._acquire()
+    call = conn.stub.Attach(metadata=client.metadata) if attach else conn.stub.Exec(metadata=client.metadata)
+    session = ExecSession(client, conn, call)
+    await session._open(stream_pb2.ExecStart(namespace=namespace, name=name, container=container,
+                                             command=list(command), stdin=stdin, tty=tty))
+    return session
+
