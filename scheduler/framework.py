@@ -168,7 +168,11 @@ class PodInfo:
 
 @dataclass
 class NodeInfo:
-    """A node and the pods the scheduler counts on it (bound ones and assumed ones)."""
+    """A node and the pods the scheduler counts on it (bound ones and assumed ones).
+
+    `name`, `labels`, `taints` and `unschedulable` are plain-Python copies of the node's fields,
+    taken when the node is set (here and in `nodeinfo.set_node`): filters and scores read them for
+    every node in every cycle, and protobuf field access is not free."""
 
     node: Node
     pods: list[PodInfo] = field(default_factory=list)
@@ -182,14 +186,21 @@ class NodeInfo:
     pods_with_affinity: list[PodInfo] = field(default_factory=list)
     pods_with_required_anti_affinity: list[PodInfo] = field(default_factory=list)
     generation: int = 0
-    _name: str = ""
+    name: str = field(init=False, default="")
+    labels: dict[str, str] = field(init=False, default_factory=dict)
+    taints: tuple[Any, ...] = field(init=False, default=())
+    unschedulable: bool = field(init=False, default=False)
 
-    @property
-    def name(self) -> str:
-        # cached: read for every node in every cycle, and protobuf field access is not free
-        if not self._name:
-            self._name = str(self.node.metadata.name)
-        return self._name
+    def __post_init__(self) -> None:
+        self.refresh_node_fields()
+
+    def refresh_node_fields(self) -> None:
+        """Re-read the plain copies of the node's fields (after `node` changed)."""
+        node = self.node
+        self.name = str(node.metadata.name)
+        self.labels = dict(node.metadata.labels)
+        self.taints = tuple(node.spec.taints)
+        self.unschedulable = bool(node.spec.unschedulable)
 
     def clone(self) -> NodeInfo:
         return NodeInfo(self.node, list(self.pods), self.requested.clone(), self.non_zero_requested.clone(),

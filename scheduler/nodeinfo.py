@@ -306,6 +306,7 @@ def node_image_sizes(node: Node) -> dict[str, int]:
 def set_node(node_info: NodeInfo, node: Node) -> None:
     """Point `node_info` at a (new version of a) node: refresh allocatable and image sizes."""
     node_info.node = node
+    node_info.refresh_node_fields()
     node_info.allocatable = resource_from_list(parse_resource_list(node.status.allocatable))
     node_info.image_sizes = node_image_sizes(node)
     node_info.generation += 1

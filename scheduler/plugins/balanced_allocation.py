@@ -20,12 +20,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scheduler.framework import MAX_NODE_SCORE, CycleState, Handle, NodeInfo, Pod, Status
+from scheduler.framework import MAX_NODE_SCORE, SUCCESS, CycleState, Handle, NodeInfo, Pod, Status
 from scheduler.plugins.node_resources_fit import (
+    ResourcePlan,
     ResourceSpec,
     parse_resource_specs,
+    planned_lists,
     pod_resource_request_list,
-    requested_and_allocatable_lists,
+    resource_plan,
 )
 
 NAME = "NodeResourcesBalancedAllocation"
@@ -56,6 +58,9 @@ def parse_args(args: Mapping[str, Any] | None) -> tuple[ResourceSpec, ...]:
 
 def balanced_resource_score(requested: Sequence[int], allocatable: Sequence[int]) -> int:
     """(1 - standard deviation of the utilisation fractions) * MAX_NODE_SCORE, truncated."""
+    if len(allocatable) == 2 and allocatable[0] and allocatable[1]:  # the default cpu + memory
+        f0, f1 = requested[0] / allocatable[0], requested[1] / allocatable[1]
+        return int((1 - abs(((f0 if f0 < 1.0 else 1.0) - (f1 if f1 < 1.0 else 1.0)) / 2)) * MAX_NODE_SCORE)
     fractions = [
         min(1.0, req / alloc) for req, alloc in zip(requested, allocatable, strict=True) if alloc != 0
     ]
@@ -84,17 +89,15 @@ class BalancedAllocation:
         requests = self.pod_request_list(pod)
         if not any(requests):
             return Status.skip()
-        state.write(PRE_SCORE_STATE_KEY, requests)
+        state.write(PRE_SCORE_STATE_KEY, resource_plan(self._names, requests))
         return Status.success()
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> tuple[int, Status]:
-        requests = state.get(PRE_SCORE_STATE_KEY)
-        if requests is None:  # pre-score not run: compute here, as upstream does
-            requests = self.pod_request_list(pod)
-        requested, allocatable = requested_and_allocatable_lists(
-            node_info, self._names, requests, use_requested=True
-        )
-        return balanced_resource_score(requested, allocatable), Status.success()
+        plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
+        if plan is None:  # pre-score not run: compute here, as upstream does
+            plan = resource_plan(self._names, self.pod_request_list(pod))
+        requested, allocatable = planned_lists(node_info, plan, use_requested=True)
+        return balanced_resource_score(requested, allocatable), SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:

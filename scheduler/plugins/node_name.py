@@ -1,15 +1,16 @@
 """NodeName: a pod that names its node (spec.nodeName) fits only that node.
 
-Filter only. A rejection is UnschedulableAndUnresolvable: no preemption can move the pod's
-requested node.
+A rejection is UnschedulableAndUnresolvable: no preemption can move the pod's requested node.
+Pre-filter returns Skip for a pod without spec.nodeName (every node fits it), so the framework
+does not run the filter for every node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scheduler.framework import CycleState, Handle, NodeInfo, Pod, Status
+from scheduler.framework import SUCCESS, CycleState, Handle, NodeInfo, Pod, PreFilterResult, Status
 
 NAME = "NodeName"
 ERR_REASON = "node(s) didn't match the requested node name"
@@ -18,15 +19,20 @@ ERR_REASON = "node(s) didn't match the requested node name"
 def fits(pod: Pod, node_info: NodeInfo) -> bool:
     """Whether the pod names no node, or names this one."""
     wanted = pod.spec.nodeName
-    return not wanted or wanted == node_info.node.metadata.name
+    return not wanted or wanted == node_info.name
 
 
 class NodeName:
     NAME = NAME
 
+    def pre_filter(
+        self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]
+    ) -> tuple[PreFilterResult | None, Status]:
+        return None, (Status.success() if pod.spec.nodeName else Status.skip())
+
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
         if fits(pod, node_info):
-            return Status.success()
+            return SUCCESS
         return Status.unresolvable(ERR_REASON)
 
 

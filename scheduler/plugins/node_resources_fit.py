@@ -39,6 +39,7 @@ from kplane.api.validation.names import is_qualified_name
 from scheduler import nodeinfo
 from scheduler.framework import (
     MAX_NODE_SCORE,
+    SUCCESS,
     CycleState,
     Handle,
     NodeInfo,
@@ -130,6 +131,56 @@ def requested_and_allocatable_lists(
             continue
         allocatable[i] = alloc
         requested[i] = req
+    return requested, allocatable
+
+
+# Resource kinds of a plan entry (see `resource_plan`).
+_OMIT, _CPU, _MEMORY, _EPHEMERAL, _SCALAR = range(5)
+_KINDS = {
+    nodeinfo.RESOURCE_CPU: _CPU,
+    nodeinfo.RESOURCE_MEMORY: _MEMORY,
+    nodeinfo.RESOURCE_EPHEMERAL_STORAGE: _EPHEMERAL,
+}
+
+ResourcePlan = tuple[tuple[int, str, int], ...]
+
+
+def resource_plan(names: Sequence[str], pod_requests: Sequence[int]) -> ResourcePlan:
+    """Per scored resource, what `allocatable_and_requested` has to look at, decided once per pod:
+    (kind, name, the pod's request). Extended/scalar resources the pod does not request are
+    omitted up front."""
+    plan = []
+    for name, request in zip(names, pod_requests, strict=True):
+        kind = _KINDS.get(name)
+        if kind is None:
+            kind = _OMIT if request == 0 and nodeinfo.is_scalar_resource_name(name) else _SCALAR
+        plan.append((kind, name, request))
+    return tuple(plan)
+
+
+def planned_lists(node_info: NodeInfo, plan: ResourcePlan, *, use_requested: bool) -> tuple[list[int], list[int]]:
+    """`requested_and_allocatable_lists` for a precomputed plan: the same values, fewer lookups."""
+    alloc = node_info.allocatable
+    actual = node_info.requested
+    counted = actual if use_requested else node_info.non_zero_requested
+    requested: list[int] = []
+    allocatable: list[int] = []
+    for kind, name, request in plan:
+        if kind == _CPU:
+            a, r = alloc.milli_cpu, counted.milli_cpu + request
+        elif kind == _MEMORY:
+            a, r = alloc.memory, counted.memory + request
+        elif kind == _EPHEMERAL:
+            a, r = alloc.ephemeral_storage, actual.ephemeral_storage + request
+        elif kind == _SCALAR:
+            a = alloc.scalar.get(name, 0)
+            r = actual.scalar.get(name, 0) + request
+        else:
+            a = 0
+        if a == 0:
+            a = r = 0
+        allocatable.append(a)
+        requested.append(r)
     return requested, allocatable
 
 
@@ -469,6 +520,16 @@ class NodeResourcesFit:
         request = state.get(PRE_FILTER_STATE_KEY)
         if request is None:
             return Status.error(f"error reading {PRE_FILTER_STATE_KEY!r} from cycle state: not found")
+        # The common case — room for the pod, no extended resources — without building a list.
+        alloc, used = node_info.allocatable, node_info.requested
+        if (
+            not request.scalar
+            and len(node_info.pods) < alloc.allowed_pod_number
+            and request.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+            and request.memory <= alloc.memory - used.memory
+            and request.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+        ):
+            return SUCCESS
         missing = fits_request(
             request, node_info, self.args.ignored_resources, self.args.ignored_resource_groups
         )
@@ -482,17 +543,15 @@ class NodeResourcesFit:
         return pod_resource_request_list(pod, self._names, use_requested=False)
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
-        state.write(PRE_SCORE_STATE_KEY, self.pod_request_list(pod))
+        state.write(PRE_SCORE_STATE_KEY, resource_plan(self._names, self.pod_request_list(pod)))
         return Status.success()
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> tuple[int, Status]:
-        pod_requests = state.get(PRE_SCORE_STATE_KEY)
-        if pod_requests is None:  # pre-score skipped: compute here, as upstream does
-            pod_requests = self.pod_request_list(pod)
-        requested, allocatable = requested_and_allocatable_lists(
-            node_info, self._names, pod_requests, use_requested=False
-        )
-        return self._scorer(requested, allocatable), Status.success()
+        plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
+        if plan is None:  # pre-score skipped: compute here, as upstream does
+            plan = resource_plan(self._names, self.pod_request_list(pod))
+        requested, allocatable = planned_lists(node_info, plan, use_requested=False)
+        return self._scorer(requested, allocatable), SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:

@@ -14,7 +14,7 @@ from kplane.api.scheduling import (
     TAINT_NODE_UNSCHEDULABLE,
     tolerations_tolerate_taint,
 )
-from scheduler.framework import CycleState, Handle, NodeInfo, Pod, Status
+from scheduler.framework import SUCCESS, CycleState, Handle, NodeInfo, Pod, Status
 
 NAME = "NodeUnschedulable"
 ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -27,8 +27,8 @@ class NodeUnschedulable:
     NAME = NAME
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        if not node_info.node.spec.unschedulable:
-            return Status.success()
+        if not node_info.unschedulable:
+            return SUCCESS
         if tolerations_tolerate_taint(pod.spec.tolerations, UNSCHEDULABLE_TAINT):
             return Status.success()
         return Status.unresolvable(ERR_REASON_UNSCHEDULABLE)

@@ -22,6 +22,7 @@ from kplane.api.scheduling import (
 )
 from scheduler.framework import (
     MAX_NODE_SCORE,
+    SUCCESS,
     CycleState,
     Handle,
     NodeInfo,
@@ -55,9 +56,9 @@ class TaintToleration:
     NAME = NAME
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        taints = node_info.node.spec.taints
+        taints = node_info.taints
         if not taints:
-            return Status.success()
+            return SUCCESS
         taint = find_matching_untolerated_taint(taints, pod.spec.tolerations, DO_NOT_SCHEDULE_EFFECTS)
         if taint is None:
             return Status.success()
@@ -71,8 +72,8 @@ class TaintToleration:
         tolerations = state.get(PRE_SCORE_KEY)
         if tolerations is None:  # pre_score did not run (e.g. disabled): compute here
             tolerations = _prefer_no_schedule_tolerations(pod)
-        taints = node_info.node.spec.taints
-        return (count_intolerable_prefer_no_schedule(taints, tolerations) if taints else 0), Status.success()
+        taints = node_info.taints
+        return (count_intolerable_prefer_no_schedule(taints, tolerations) if taints else 0), SUCCESS
 
     def normalize_score(self, state: CycleState, pod: Pod, scores: dict[str, int]) -> Status:
         default_normalize_score(MAX_NODE_SCORE, True, scores)
