@@ -411,7 +411,9 @@ class _AttachSession:
 
     def _open_stdin(self) -> int:
         if not self._c.config.stdin:
-            raise RuntimeFailure("StdinNotEnabled", f"container {self._c.config.name} was not created with stdin")
+            raise RuntimeFailure(
+                "StdinNotEnabled", f"container {self._c.config.name} was not created with stdin"
+            )
         if self._stdin_fd is None:
             try:
                 fd = os.open(self._c.fifo_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
