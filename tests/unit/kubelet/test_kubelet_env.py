@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -213,7 +214,7 @@ def test_field_refs() -> None:
 
 def test_volume_field_refs_are_metadata_only() -> None:
     pod = make_pod({})
-    with pytest.raises(CreateContainerConfigError, match="unsupported fieldPath: status.podIP"):
+    with pytest.raises(CreateContainerConfigError, match=re.escape("unsupported fieldPath: status.podIP")):
         pod_field_value(pod, core_pb2.ObjectFieldSelector(fieldPath="status.podIP"))
     assert pod_field_value(pod, core_pb2.ObjectFieldSelector(fieldPath="metadata.name")) == "web-1"
 
