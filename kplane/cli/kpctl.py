@@ -1144,13 +1144,18 @@ async def version(ctx: Ctx, client_only: bool, output: str) -> None:
 
 # kubectl accepts `--flag=true|false` for every boolean flag; click flags take no value.
 BOOL_FLAGS = frozenset({"wait", "overwrite", "all", "all-namespaces", "show-labels", "no-headers", "ignore-not-found",
-                        "watch", "watch-only", "force", "now", "recursive", "namespaced", "client"})
-NEGATABLE = frozenset({"wait"})
+                        "watch", "watch-only", "force", "now", "recursive", "namespaced", "client",
+                        # logs / exec / attach / run (kplane/cli/streams.py)
+                        "follow", "previous", "timestamps", "stdin", "tty", "quiet", "rm", "command", "attach"})
+NEGATABLE = frozenset({"wait", "attach"})
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
     out = []
-    for arg in argv:
+    for i, arg in enumerate(argv):
+        if arg == "--":  # what follows is a command line for a container (kpctl exec/run): passed as is
+            out.extend(argv[i:])
+            break
         name, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
         if eq and name in BOOL_FLAGS and name != "namespaced" and value.lower() in ("true", "false"):
             if value.lower() == "true":
@@ -1163,6 +1168,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 
 from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
+from kplane.cli import streams as _streams  # noqa: E402,F401  (registers logs/exec/attach/run)
 
 
 def main() -> None:
