@@ -60,6 +60,7 @@ __all__ = [
     "default_node_allocatable",
     "expand",
     "fetch_env_sources",
+    "fetch_object",
     "go_quote",
     "mapping_func",
     "pod_field_value",
