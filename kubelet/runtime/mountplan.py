@@ -23,7 +23,10 @@ is shared by every container of that image), merged into the host's directories,
 shallowest first (a volume at ``/a`` comes before one at ``/a/b``), then the working directory is
 made to exist. Symbolic links on a target's path are followed inside the view, as the kernel
 would; a target that replaces an entry of another type (a file where a directory was) drops the
-original entry.
+original entry. A writable volume that needs a mount point inside it (a volume at ``/data`` and
+another at ``/data/sub``) gets the mount point created in the volume itself when it lies under
+``writable_roots``; otherwise it is synthesized like any other directory: its entries stay
+writable, but new top-level entries then live in the tmpfs, not in the volume.
 """
 
 from __future__ import annotations
