@@ -11,16 +11,19 @@ node's `docker.io/library/nginx:latest`), a superset of upstream's append-`:late
 
 Pre-score counts, over the whole snapshot (like upstream's image existence map), how many nodes
 have each of the pod's images and stores that with the node total; it returns Skip when no node
-has any of them (every score would be 0).
+has any of them (every score would be 0), and — beyond upstream — when every candidate node it is
+given would get the same score (each of the pod's images is on all of them with one size, or on
+none): adding one constant to every node's total cannot change which node wins, and a cluster
+whose nodes all hold the same images is the common case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.framework import MAX_NODE_SCORE, CycleState, Handle, NodeInfo, Pod, Status
+from scheduler.framework import MAX_NODE_SCORE, SUCCESS, CycleState, Handle, NodeInfo, Pod, Status
 from scheduler.nodeinfo import image_key, normalized_image_name
 
 NAME = "ImageLocality"
@@ -78,6 +81,18 @@ def calculate_priority(sum_scores: int, num_containers: int) -> int:
     return MAX_NODE_SCORE * (sum_scores - MIN_THRESHOLD) // (max_threshold - MIN_THRESHOLD)
 
 
+def _same_images(keys: Iterable[str], nodes: Sequence[NodeInfo]) -> bool:
+    """Every node has each image with the same size, or lacks it: the score is the same for all."""
+    if not nodes:
+        return True
+    for key in keys:
+        size = nodes[0].image_sizes.get(key)
+        for ni in nodes:
+            if ni.image_sizes.get(key) != size:
+                return False
+    return True
+
+
 class ImageLocality:
     """Score nodes by the (spread-scaled) size of the pod's images already present on them."""
 
@@ -109,7 +124,7 @@ class ImageLocality:
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
         image_state = self.image_state(pod, nodes)
-        if not any(image_state.num_nodes.values()):
+        if not any(image_state.num_nodes.values()) or _same_images(image_state.num_nodes, nodes):
             return Status.skip()
         state.write(PRE_SCORE_STATE_KEY, image_state)
         return Status.success()
@@ -126,7 +141,7 @@ class ImageLocality:
                 size = sizes.get(key)
                 if size is not None:
                     sum_scores += scaled_image_score(size, image_state.num_nodes.get(key, 0), total)
-        return calculate_priority(sum_scores, len(image_state.keys)), Status.success()
+        return calculate_priority(sum_scores, len(image_state.keys)), SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> ImageLocality:

@@ -371,7 +371,7 @@ class InterPodAffinity:
 
         # (a) existing pods' required anti-affinity terms matching the incoming pod.
         for node_info in snapshot.have_pods_with_required_anti_affinity():
-            labels = node_info.node.metadata.labels
+            labels = node_info.labels
             for existing in node_info.pods_with_required_anti_affinity:
                 for term in _existing_pod_terms(existing).required_anti_affinity:
                     value = labels.get(term.topology_key)
@@ -386,7 +386,7 @@ class InterPodAffinity:
         affinity_terms, anti_terms = terms.required_affinity, terms.required_anti_affinity
         if affinity_terms or anti_terms:
             for node_info in snapshot.list():
-                labels = node_info.node.metadata.labels
+                labels = node_info.labels
                 # The keys' values on this node (None: the node lacks it, the term can't match here).
                 aff_values = [labels.get(t.topology_key) for t in affinity_terms]
                 anti_values = [labels.get(t.topology_key) for t in anti_terms]
@@ -434,7 +434,7 @@ class InterPodAffinity:
         s = state.get(_PRE_FILTER_KEY)
         if not isinstance(s, _PreFilterState):
             return Status.error(f"error reading {_PRE_FILTER_KEY!r} from cycle state: not found")
-        labels = node_info.node.metadata.labels
+        labels = node_info.labels
         if not self._satisfies_affinity(s, pod, labels):
             # No existing pod can be evicted to fix missing affinity: preemption can't help.
             return Status.unresolvable(ERR_REASON_AFFINITY_RULES_NOT_MATCH)
@@ -489,7 +489,7 @@ class InterPodAffinity:
                 per_key[value] = per_key.get(value, 0) + weight
 
         for node_info in node_infos:
-            labels = node_info.node.metadata.labels
+            labels = node_info.labels
             if not labels:
                 continue
             existing_pods = node_info.pods if has_constraints else node_info.pods_with_affinity
@@ -527,7 +527,7 @@ class InterPodAffinity:
         s = state.get(_PRE_SCORE_KEY)
         if not isinstance(s, _PreScoreState):
             return 0, Status.error(f"error reading {_PRE_SCORE_KEY!r} from cycle state: not found")
-        labels = node_info.node.metadata.labels
+        labels = node_info.labels
         total = 0
         for key, per_value in s.topology_score.items():
             value = labels.get(key)

@@ -257,7 +257,7 @@ class PodTopologySpread:
         counts: list[dict[str, int]] = [{} for _ in constraints]
         for node_info in nodes:
             node = node_info.node
-            labels = node.metadata.labels
+            labels = node_info.labels
             if not _has_all_keys(labels, constraints):
                 continue
             cache: dict[str, bool] = {}
@@ -295,7 +295,7 @@ class PodTopologySpread:
             return Status.error(f"error reading {_PRE_FILTER_KEY!r} from cycle state: not found")
         other = pod_info.pod
         node = node_info.node
-        labels = node.metadata.labels
+        labels = node_info.labels
         if other.metadata.namespace != s.pod.metadata.namespace or not _has_all_keys(labels, s.constraints):
             return Status.success()
         cache: dict[str, bool] = {}
@@ -309,7 +309,7 @@ class PodTopologySpread:
         s = state.get(_PRE_FILTER_KEY)
         if not isinstance(s, _PreFilterState):
             return Status.error(f"error reading {_PRE_FILTER_KEY!r} from cycle state: not found")
-        labels = node_info.node.metadata.labels
+        labels = node_info.labels
         for i, c in enumerate(s.constraints):
             value = labels.get(c.topology_key)
             if value is None:
@@ -337,7 +337,7 @@ class PodTopologySpread:
         ignored: set[str] = set()
         counts: list[dict[str, int]] = [{} for _ in constraints]
         for node_info in nodes:
-            labels = node_info.node.metadata.labels
+            labels = node_info.labels
             if not _has_all_keys(labels, constraints):
                 ignored.add(node_info.name)
                 continue
@@ -357,7 +357,7 @@ class PodTopologySpread:
             eligibility = _NodeEligibility(pod, constraints)
             for node_info in all_nodes:
                 node = node_info.node
-                labels = node.metadata.labels
+                labels = node_info.labels
                 if not _has_all_keys(labels, constraints):
                     continue
                 cache: dict[str, bool] = {}
@@ -377,7 +377,7 @@ class PodTopologySpread:
             return 0, Status.error(f"error reading {_PRE_SCORE_KEY!r} from cycle state: not found")
         if node_info.name in s.ignored_nodes:
             return 0, Status.success()
-        labels = node_info.node.metadata.labels
+        labels = node_info.labels
         namespace = pod.metadata.namespace
         total = 0.0
         for i, c in enumerate(s.constraints):

@@ -4,7 +4,8 @@ taints, and prefers nodes with fewer PreferNoSchedule taints it does not tolerat
 * filter — the first untolerated NoSchedule/NoExecute taint rejects the node,
   UnschedulableAndUnresolvable (preemption removes pods, never taints);
 * pre_score — keeps the pod's tolerations that can tolerate a PreferNoSchedule taint (effect
-  PreferNoSchedule or empty);
+  PreferNoSchedule or empty); Skip when none of the candidate nodes has a PreferNoSchedule taint
+  (every node would score 100 after normalizing: a constant that cannot change the winner);
 * score — the number of PreferNoSchedule taints those tolerations leave untolerated;
 * normalize_score — reversed: the node with the most such taints gets 0, nodes with none 100.
 """
@@ -65,6 +66,8 @@ class TaintToleration:
         return Status.unresolvable(f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}")
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
+        if not any(t.effect == TAINT_EFFECT_PREFER_NO_SCHEDULE for ni in nodes if ni.taints for t in ni.taints):
+            return Status.skip()
         state.write(PRE_SCORE_KEY, _prefer_no_schedule_tolerations(pod))
         return Status.success()
 

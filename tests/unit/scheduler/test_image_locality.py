@@ -121,9 +121,23 @@ def test_spread_counts_whole_snapshot() -> None:
     infos = [new_node_info(make_node(f"node{i}", NODE_250_10 if i < 2 else NO_IMAGES)) for i in range(4)]
     plugin = image_locality.new({}, FakeHandle(Snapshot(infos)))
     state = CycleState()
-    assert plugin.pre_score(state, make_pod("gcr.io/250"), infos[:1]).is_success()
+    assert plugin.pre_score(state, make_pod("gcr.io/250"), infos[1:3]).is_success()
     # 250M * 2/4 = 125M: 100 * (125M - 23M) / (1000M - 23M) = 10
-    assert plugin.score(state, make_pod("gcr.io/250"), infos[0])[0] == 10
+    assert plugin.score(state, make_pod("gcr.io/250"), infos[1])[0] == 10
+    assert plugin.score(state, make_pod("gcr.io/250"), infos[2])[0] == 0
+
+
+def test_pre_score_skips_when_every_candidate_scores_the_same() -> None:
+    """Skip when the candidates all hold the pod's images with one size (or all lack them): a
+    constant added to every node's total cannot change the winner."""
+    infos = [new_node_info(make_node(f"node{i}", NODE_250_10 if i < 2 else NODE_40_300_2000)) for i in range(4)]
+    plugin = image_locality.new({}, FakeHandle(Snapshot(infos)))
+    pod = make_pod("gcr.io/250", "gcr.io/10")
+    assert plugin.pre_score(CycleState(), pod, infos[:2]).code == Code.SKIP
+    assert plugin.pre_score(CycleState(), pod, infos[2:]).code == Code.SKIP  # neither image there
+    assert plugin.pre_score(CycleState(), pod, infos[1:3]).is_success()
+    other_size = new_node_info(make_node("node9", [(["gcr.io/250:latest"], 999), (["gcr.io/10:latest"], 10)]))
+    assert plugin.pre_score(CycleState(), pod, [infos[0], other_size]).is_success()
 
 
 @pytest.mark.parametrize(

@@ -204,3 +204,14 @@ def test_plugin_shape() -> None:
     assert not hasattr(plugin, "pre_filter")
     with pytest.raises(ValueError, match="takes no args"):
         taint_toleration.new({"x": 1}, None)  # type: ignore[arg-type]
+
+
+def test_pre_score_skips_without_prefer_no_schedule_taints() -> None:
+    """No candidate has a PreferNoSchedule taint: every node would normalize to 100, so pre-score
+    returns Skip (a constant cannot change the winner); one such taint anywhere and it scores."""
+    plugin = taint_toleration.new({}, None)  # type: ignore[arg-type]
+    pod = _pod([])
+    plain = [new_node_info(_node("a", [])), new_node_info(_node("b", [DEDICATED_USER1]))]
+    assert plugin.pre_score(CycleState(), pod, plain).is_skip()
+    tainted = [*plain, new_node_info(_node("c", [{"key": "k", "value": "v", "effect": PNS}]))]
+    assert plugin.pre_score(CycleState(), pod, tainted).is_success()
