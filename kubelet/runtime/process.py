@@ -126,6 +126,24 @@ def _pids_in_namespace(ns: str) -> list[int]:
     return out
 
 
+def _has_child(pid: int) -> bool:
+    """Whether ``pid`` has a child process (``/proc/<pid>/task/<pid>/children`` needs a kernel
+    option that is often off, so scan)."""
+    ppid = str(pid).encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split(b" ", 2)  # state, ppid, ...
+        if len(fields) > 1 and fields[1] == ppid:
+            return True
+    return False
+
+
 def _read_status(path: Path) -> dict[str, Any]:
     """bubblewrap's --json-status-fd output: JSON documents, one per line, merged."""
     merged: dict[str, Any] = {}
@@ -723,27 +741,28 @@ class ProcessRuntime:
         return info
 
     async def _await_init(self, c: _Container) -> None:
-        """Wait until bubblewrap has set the namespaces up (it reports the init's pid)."""
+        """Wait until the container's view is complete. bubblewrap reports the init's pid right
+        after cloning it, before the mounts are made; the init forks the command only once
+        everything is set up, so "the init has a child" is the signal (exec must not enter a
+        half-built mount namespace). A command that already ended counts too, unless bubblewrap
+        itself complained: that is a start error (a mount that failed, an exec that failed)."""
         delay = 0.002
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
             status = _read_status(c.status_path)
-            if "child-pid" in status:
+            if c.init_pid is None and "child-pid" in status:
                 c.init_pid = int(status["child-pid"])
                 c.init_start = _proc_start_time(c.init_pid)
                 c.save()
+            if c.init_pid is not None and await asyncio.to_thread(_has_child, c.init_pid):
                 return
             self._reap(c)
-            if not _alive(c.pid, c.pid_start):
-                # bubblewrap failed before starting the command: its complaint is in the log
-                message = "bubblewrap failed to set up the container"
-                with contextlib.suppress(OSError):
-                    lines = [ln for ln in c.log_path.read_text(errors="replace").splitlines() if ln.strip()]
-                    complaints = [ln for ln in lines if ln.startswith("bwrap:")]
-                    if complaints:
-                        message = complaints[-1]
+            if "exit-code" in status or not _alive(c.pid, c.pid_start):
+                complaint = self._bwrap_complaint(c)
+                if complaint is None and "child-pid" in status:
+                    return  # the command ran and is done already
                 c.started_at = None
-                raise self._record_start_error(c, message)
+                raise self._record_start_error(c, complaint or "bubblewrap failed to set up the container")
             if time.monotonic() > deadline:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.pid or 0, signal.SIGKILL)
@@ -751,6 +770,20 @@ class ProcessRuntime:
                 raise self._record_start_error(c, "timed out waiting for bubblewrap to start the container")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    @staticmethod
+    def _bwrap_complaint(c: _Container) -> str | None:
+        """bubblewrap's own error (``bwrap: ...``) when it is the log's last line."""
+        try:
+            with open(c.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+                tail = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        lines = [ln for ln in tail.splitlines() if ln.strip()]
+        if lines and lines[-1].startswith("bwrap: "):
+            return lines[-1]
+        return None
 
     def _reap(self, c: _Container) -> None:
         if c.pid is not None and c.pid in self._children:
