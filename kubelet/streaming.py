@@ -6,9 +6,9 @@ its Node's `status.daemonEndpoints.kubeletEndpoint.Port`, as Kubernetes does wit
 `/containerLogs` and `/exec` endpoints.
 
 Which container a request means is the kubelet's knowledge, not the runtime's: the kubelet
-implements :class:`ContainerLocator` (pod by namespace/name[/uid], container by name, the current
-or the previous attempt) and raises the errors built by the helpers below, which carry Kubernetes'
-reasons and wording. Every "the request cannot be served as asked" error is a **BadRequest**
+implements :class:`ContainerLocator` (pod by namespace/name, container by name, the current or
+the previous attempt) and raises :class:`LocateError` or the errors built by the helpers below,
+which carry Kubernetes' reasons and wording. Every "the request cannot be served as asked" error is a **BadRequest**
 (gRPC INVALID_ARGUMENT), as the kubelet and apiserver answer with HTTP 400; a missing pod is
 NotFound.
 
@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -52,26 +53,44 @@ FOLLOW_POLL_SECONDS = 0.1  # how often a followed log checks for new bytes and f
 CRI_LINE = re.compile(rb"^(\d{4}-\d\d-\d\dT\S+) (stdout|stderr) ([FP]) ")
 
 
+POD_UID_LABEL = "kplane.io/pod-uid"  # on the kubelet's containers: which pod (UID) an attempt belongs to
+
+
+class LocateError(Exception):
+    """Why a locator cannot name a container: `reason` is the Kubernetes Status reason
+    ("NotFound" for a pod this kubelet does not run, "BadRequest" for everything else), `message`
+    Kubernetes' wording (see the helpers re-exported below, which build ready-made errors)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def to_api_error(self) -> api.APIError:
+        return api.NotFound(self.message) if self.reason == "NotFound" else api.BadRequest(self.message)
+
+
 class ContainerLocator(Protocol):
     """Implemented by the kubelet: which container attempt a streaming request addresses.
 
-    ``container`` is "" when the caller named none (allowed only for single-container pods:
-    use :func:`choose_container`). ``previous`` asks for the attempt before the current one
-    (``kubectl logs --previous``). ``uid``, when not empty, must equal the pod's UID (the
-    apiserver sends the UID it saw, so a re-created pod of the same name is a different pod).
+    ``container`` is "" when the caller named none (then: the pod's
+    `kubectl.kubernetes.io/default-container`, or its only container — :func:`choose_container`
+    words the error otherwise). ``previous`` asks for the attempt before the current one
+    (``kubectl logs --previous``).
 
-    Returns the ContainerInfo whose log / process to use, or raises an :class:`api.APIError`
-    built with the helpers re-exported here from :mod:`kplane.api.podstream`:
-    :func:`pod_not_found`, :func:`choose_container`'s errors, :func:`previous_not_found`,
-    :func:`waiting_to_start`.
+    Returns the ContainerInfo whose log / process to use (synchronously, or as an awaitable), or
+    raises :class:`LocateError` or an :class:`api.APIError` — e.g. :func:`pod_not_found`,
+    :func:`choose_container`'s errors, :func:`previous_not_found`, :func:`waiting_to_start`. A
+    returned container labelled with :data:`POD_UID_LABEL` is also checked against the pod UID the
+    apiserver saw, so a re-created pod of the same name is never mistaken for the old one.
     """
 
-    async def locate_container(self, namespace: str, name: str, container: str, previous: bool,
-                               uid: str = "") -> ContainerInfo: ...
+    def locate(self, namespace: str, name: str, container: str,
+               previous: bool) -> ContainerInfo | Awaitable[ContainerInfo]: ...
 
 
 # The errors a locator raises, with Kubernetes' wording (shared with the apiserver's proxy).
-__all__ = ["ContainerLocator", "StreamingServer", "choose_container", "format_cri_line", "not_running",
+__all__ = ["POD_UID_LABEL", "ContainerLocator", "LocateError", "StreamingServer", "choose_container", "format_cri_line", "not_running",
            "pod_not_found", "previous_not_found", "waiting_to_start"]
 
 
@@ -173,7 +192,15 @@ class _Servicer(stream_pb2_grpc.KubeletStreamingServicer):
                       uid: str) -> ContainerInfo:
         if not namespace or not name:
             raise api.BadRequest("a pod namespace and name are required")
-        return await self.locator.locate_container(namespace, name, container, previous, uid)
+        try:
+            located = self.locator.locate(namespace, name, container, previous)
+            info = await located if inspect.isawaitable(located) else located
+        except LocateError as exc:
+            raise exc.to_api_error() from None
+        assert isinstance(info, ContainerInfo)
+        if uid and info.labels.get(POD_UID_LABEL, uid) != uid:
+            raise pod_not_found(name)
+        return info
 
     # -- logs ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
 import uuid
@@ -21,10 +22,11 @@ from typing import Any
 from kplane.api.resources import resolve
 from kubelet.runtime import ContainerInfo, NotFound
 from kubelet.streaming import (
+    POD_UID_LABEL,
+    LocateError,
     StreamingServer,
     choose_container,
     format_cri_line,
-    pod_not_found,
     previous_not_found,
     waiting_to_start,
 )
@@ -227,13 +229,13 @@ class Locator:
     def __init__(self) -> None:
         self.pods: dict[tuple[str, str], PodRecord] = {}
 
-    async def locate_container(self, namespace: str, name: str, container: str, previous: bool,
-                               uid: str = "") -> ContainerInfo:
+    def locate(self, namespace: str, name: str, container: str, previous: bool) -> ContainerInfo:
         pod = self.pods.get((namespace, name))
-        if pod is None or (uid and uid != pod.uid):
-            raise pod_not_found(name)
+        if pod is None:
+            raise LocateError("NotFound", f'pods "{name}" not found')
         chosen = choose_container(name, pod.containers, pod.init_containers, container)
-        attempts = pod.attempts.get(chosen, [])
+        attempts = [dataclasses.replace(info, labels={**info.labels, POD_UID_LABEL: pod.uid})
+                    for info in pod.attempts.get(chosen, [])]
         if previous:
             if len(attempts) < 2:
                 raise previous_not_found(chosen, name)

@@ -261,3 +261,14 @@ async def test_a_restarted_kubelet_is_reachable_again(client: Any, namespace: st
             except api.Unavailable:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.2)
+
+
+async def test_a_kubelet_never_answers_for_another_pod_of_the_same_name(client: Any, namespace: str,
+                                                                        kl: Kubelet) -> None:
+    """The apiserver sends the UID it saw: a kubelet still running an older pod of that name says NotFound."""
+    pod = await kl.add_pod(client, namespace, "web", ["web"])
+    pod.attempts["web"] = [kl.runtime.exited("web", b"old pod", 0)]
+    assert await read_logs(client, namespace, "web") == b"old pod\n"
+    pod.uid = "uid-of-the-deleted-pod"
+    with pytest.raises(api.NotFound, match=r'^pods "web" not found$'):
+        await read_logs(client, namespace, "web")
