@@ -535,6 +535,7 @@ class ProcessRuntime:
         self._containers: dict[str, _Container] = {}
         self._children: set[int] = set()  # monitors this instance spawned (to reap)
         self._keepers: dict[str, int] = {}  # stdin_once writer fds, by container id
+        self._starting: set[str] = set()
         for sub in ("sandboxes", "containers", "pods"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._load()
@@ -621,6 +622,8 @@ class ProcessRuntime:
         sb = self._sandbox(sandbox_id)
         if sb.state != "ready":
             raise RuntimeFailure("SandboxNotReady", f"sandbox {sandbox_id} is not ready")
+        if not config.name or "/" in config.name or config.name in (".", ".."):
+            raise RuntimeFailure("InvalidArgument", f"invalid container name {config.name!r}")
         cid = uuid.uuid4().hex
         directory = self.root / "containers" / cid
         log_path = sb.directory / config.name / f"{config.attempt}.log"
@@ -714,13 +717,23 @@ class ProcessRuntime:
 
     async def start_container(self, container_id: str) -> ContainerInfo:
         c = self._container(container_id)
-        if c.started_at is not None or c.start_error:
+        if c.started_at is not None or c.start_error or container_id in self._starting:
             raise RuntimeFailure("AlreadyStarted", f"container {container_id} was already started")
         sb = self._sandbox(c.sandbox_id)
         if sb.state != "ready":
             raise RuntimeFailure("SandboxNotReady", f"sandbox {sb.id} is not ready")
+        self._starting.add(container_id)
+        try:
+            return await self._start(c, sb)
+        finally:
+            self._starting.discard(container_id)
+
+    async def _start(self, c: _Container, sb: _Sandbox) -> ContainerInfo:
         spawn = await asyncio.to_thread(self._prepare, c, sb)
+        # Recorded before spawning: a kubelet killed right after the spawn finds the container
+        # again through bubblewrap's status file (the init's pid) instead of leaking it.
         c.started_at = time.time()
+        c.save()
         try:
             pid = os.posix_spawn(
                 spawn.argv[0], spawn.argv, spawn.env, file_actions=spawn.file_actions, setsid=True
