@@ -29,7 +29,8 @@ class SchedulerCache:
         self.assumed: set[str] = set()
         # pods bound to nodes we have not seen yet: counted once the node appears
         self._orphans: dict[str, Pod] = {}
-        # NodeInfos change in place, so a snapshot stays current until a node is added or removed
+        # NodeInfos change in place, so a snapshot stays current until a node is added, updated
+        # (its image summary) or removed
         self._snapshot: Snapshot | None = None
 
     # -- nodes -------------------------------------------------------------------------------
@@ -47,6 +48,7 @@ class SchedulerCache:
                     self._count(pod)
         else:
             set_node(info, node)
+            self._snapshot = None  # its per-snapshot summaries (images) may be stale
 
     update_node = add_node
 
@@ -115,7 +117,7 @@ class SchedulerCache:
     def snapshot(self) -> Snapshot:
         """The node infos as they are now. Scheduling cycles are synchronous between snapshot and
         assume (no awaits), so the infos need no copy; the snapshot object itself is rebuilt only
-        when the set of nodes changes."""
+        when a node is added, updated or removed."""
         if self._snapshot is None:
             self._snapshot = Snapshot(self.nodes.values())
         return self._snapshot

@@ -214,12 +214,24 @@ class Snapshot:
     def __init__(self, node_infos: Iterable[NodeInfo]) -> None:
         self._list = list(node_infos)
         self._by_name = {ni.name: ni for ni in self._list}
+        self._image_nodes: dict[str, int] | None = None
 
     def list(self) -> builtins.list[NodeInfo]:
         return self._list
 
     def get(self, name: str) -> NodeInfo | None:
         return self._by_name.get(name)
+
+    def image_num_nodes(self) -> Mapping[str, int]:
+        """Image key -> how many nodes have that image (upstream's ImageStateSummary.NumNodes),
+        counted once per snapshot: a snapshot must be rebuilt when a node's images change."""
+        if self._image_nodes is None:
+            counts: dict[str, int] = {}
+            for ni in self._list:
+                for key in ni.image_sizes:
+                    counts[key] = counts.get(key, 0) + 1
+            self._image_nodes = counts
+        return self._image_nodes
 
     def have_pods_with_affinity(self) -> builtins.list[NodeInfo]:
         return [ni for ni in self._list if ni.pods_with_affinity]

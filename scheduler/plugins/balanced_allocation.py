@@ -22,10 +22,13 @@ from typing import Any
 
 from scheduler.framework import MAX_NODE_SCORE, SUCCESS, CycleState, Handle, NodeInfo, Pod, Status
 from scheduler.plugins.node_resources_fit import (
+    CPU,
+    EPHEMERAL,
+    MEMORY,
+    SCALAR,
     ResourcePlan,
     ResourceSpec,
     parse_resource_specs,
-    planned_lists,
     pod_resource_request_list,
     resource_plan,
 )
@@ -58,12 +61,39 @@ def parse_args(args: Mapping[str, Any] | None) -> tuple[ResourceSpec, ...]:
 
 def balanced_resource_score(requested: Sequence[int], allocatable: Sequence[int]) -> int:
     """(1 - standard deviation of the utilisation fractions) * MAX_NODE_SCORE, truncated."""
-    if len(allocatable) == 2 and allocatable[0] and allocatable[1]:  # the default cpu + memory
-        f0, f1 = requested[0] / allocatable[0], requested[1] / allocatable[1]
-        return int((1 - abs(((f0 if f0 < 1.0 else 1.0) - (f1 if f1 < 1.0 else 1.0)) / 2)) * MAX_NODE_SCORE)
     fractions = [
         min(1.0, req / alloc) for req, alloc in zip(requested, allocatable, strict=True) if alloc != 0
     ]
+    std = 0.0
+    if len(fractions) == 2:
+        std = abs((fractions[0] - fractions[1]) / 2)
+    elif len(fractions) > 2:
+        mean = sum(fractions) / len(fractions)
+        std = math.sqrt(sum((f - mean) * (f - mean) for f in fractions) / len(fractions))
+    return int((1 - std) * MAX_NODE_SCORE)
+
+
+def planned_balanced_score(node_info: NodeInfo, plan: ResourcePlan) -> int:
+    """`balanced_resource_score` of `planned_lists(node_info, plan, use_requested=True)` in one pass."""
+    alloc = node_info.allocatable
+    actual = node_info.requested
+    fractions: list[float] = []
+    for kind, name, request in plan:
+        if kind == CPU:
+            a, r = alloc.milli_cpu, actual.milli_cpu + request
+        elif kind == MEMORY:
+            a, r = alloc.memory, actual.memory + request
+        elif kind == EPHEMERAL:
+            a, r = alloc.ephemeral_storage, actual.ephemeral_storage + request
+        elif kind == SCALAR:
+            a = alloc.scalar.get(name, 0)
+            r = actual.scalar.get(name, 0) + request
+        else:
+            continue
+        if a == 0:
+            continue
+        f = r / a
+        fractions.append(f if f < 1.0 else 1.0)
     std = 0.0
     if len(fractions) == 2:
         std = abs((fractions[0] - fractions[1]) / 2)
@@ -96,8 +126,7 @@ class BalancedAllocation:
         plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
         if plan is None:  # pre-score not run: compute here, as upstream does
             plan = resource_plan(self._names, self.pod_request_list(pod))
-        requested, allocatable = planned_lists(node_info, plan, use_requested=True)
-        return balanced_resource_score(requested, allocatable), SUCCESS
+        return planned_balanced_score(node_info, plan), SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:

@@ -101,26 +101,22 @@ class ImageLocality:
     def __init__(self, handle: Handle | None = None) -> None:
         self._handle = handle
 
-    def _all_nodes(self, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo]:
-        if self._handle is not None:
-            snapshot = self._handle.snapshot()
-            if snapshot is not None and len(snapshot):
-                return snapshot.list()
-        return nodes
-
     def image_state(self, pod: Pod, nodes: Sequence[NodeInfo] = ()) -> ImageState:
         keys = pod_image_keys(pod)
-        all_nodes = self._all_nodes(nodes)
         unique = set(keys)
+        snapshot = self._handle.snapshot() if self._handle is not None else None
+        if snapshot is not None and len(snapshot):
+            summary = snapshot.image_num_nodes()
+            return ImageState(keys, {key: summary.get(key, 0) for key in unique}, len(snapshot))
         counts = dict.fromkeys(unique, 0)
-        for ni in all_nodes:
+        for ni in nodes:
             sizes = ni.image_sizes
             if not sizes:
                 continue
             for key in unique:
                 if key in sizes:
                     counts[key] += 1
-        return ImageState(keys, counts, len(all_nodes))
+        return ImageState(keys, counts, len(nodes))
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
         image_state = self.image_state(pod, nodes)

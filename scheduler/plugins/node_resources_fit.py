@@ -135,11 +135,11 @@ def requested_and_allocatable_lists(
 
 
 # Resource kinds of a plan entry (see `resource_plan`).
-_OMIT, _CPU, _MEMORY, _EPHEMERAL, _SCALAR = range(5)
+OMIT, CPU, MEMORY, EPHEMERAL, SCALAR = range(5)
 _KINDS = {
-    nodeinfo.RESOURCE_CPU: _CPU,
-    nodeinfo.RESOURCE_MEMORY: _MEMORY,
-    nodeinfo.RESOURCE_EPHEMERAL_STORAGE: _EPHEMERAL,
+    nodeinfo.RESOURCE_CPU: CPU,
+    nodeinfo.RESOURCE_MEMORY: MEMORY,
+    nodeinfo.RESOURCE_EPHEMERAL_STORAGE: EPHEMERAL,
 }
 
 ResourcePlan = tuple[tuple[int, str, int], ...]
@@ -153,7 +153,7 @@ def resource_plan(names: Sequence[str], pod_requests: Sequence[int]) -> Resource
     for name, request in zip(names, pod_requests, strict=True):
         kind = _KINDS.get(name)
         if kind is None:
-            kind = _OMIT if request == 0 and nodeinfo.is_scalar_resource_name(name) else _SCALAR
+            kind = OMIT if request == 0 and nodeinfo.is_scalar_resource_name(name) else SCALAR
         plan.append((kind, name, request))
     return tuple(plan)
 
@@ -166,13 +166,13 @@ def planned_lists(node_info: NodeInfo, plan: ResourcePlan, *, use_requested: boo
     requested: list[int] = []
     allocatable: list[int] = []
     for kind, name, request in plan:
-        if kind == _CPU:
+        if kind == CPU:
             a, r = alloc.milli_cpu, counted.milli_cpu + request
-        elif kind == _MEMORY:
+        elif kind == MEMORY:
             a, r = alloc.memory, counted.memory + request
-        elif kind == _EPHEMERAL:
+        elif kind == EPHEMERAL:
             a, r = alloc.ephemeral_storage, actual.ephemeral_storage + request
-        elif kind == _SCALAR:
+        elif kind == SCALAR:
             a = alloc.scalar.get(name, 0)
             r = actual.scalar.get(name, 0) + request
         else:
@@ -182,6 +182,39 @@ def planned_lists(node_info: NodeInfo, plan: ResourcePlan, *, use_requested: boo
         allocatable.append(a)
         requested.append(r)
     return requested, allocatable
+
+
+def planned_allocation_score(
+    node_info: NodeInfo, plan: ResourcePlan, weights: Sequence[int], *, most_allocated: bool
+) -> int:
+    """LeastAllocated (or MostAllocated) in one pass over a plan: the weighted average of
+    `least_requested_score` (`most_requested_score`) over the resources the node has — what
+    `_weighted_scorer` computes from `planned_lists(..., use_requested=False)`, without the lists."""
+    alloc = node_info.allocatable
+    actual = node_info.requested
+    counted = node_info.non_zero_requested
+    node_score = weight_sum = 0
+    for (kind, name, request), weight in zip(plan, weights, strict=True):
+        if kind == CPU:
+            a, r = alloc.milli_cpu, counted.milli_cpu + request
+        elif kind == MEMORY:
+            a, r = alloc.memory, counted.memory + request
+        elif kind == EPHEMERAL:
+            a, r = alloc.ephemeral_storage, actual.ephemeral_storage + request
+        elif kind == SCALAR:
+            a = alloc.scalar.get(name, 0)
+            r = actual.scalar.get(name, 0) + request
+        else:
+            continue
+        if a == 0:
+            continue
+        if most_allocated:
+            score = (r if r < a else a) * MAX_NODE_SCORE // a
+        else:
+            score = (a - r) * MAX_NODE_SCORE // a if r <= a else 0
+        node_score += score * weight
+        weight_sum += weight
+    return node_score // weight_sum if weight_sum else 0
 
 
 def _go_div(a: int, b: int) -> int:
@@ -500,6 +533,7 @@ class NodeResourcesFit:
         self._handle = handle
         self._names = [r.name for r in args.resources]
         weights = [r.weight for r in args.resources]
+        self._weights = tuple(weights)
         self._scorer: Scorer
         if args.strategy == MOST_ALLOCATED:
             self._scorer = _weighted_scorer(weights, most_requested_score)
@@ -550,8 +584,13 @@ class NodeResourcesFit:
         plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
         if plan is None:  # pre-score skipped: compute here, as upstream does
             plan = resource_plan(self._names, self.pod_request_list(pod))
-        requested, allocatable = planned_lists(node_info, plan, use_requested=False)
-        return self._scorer(requested, allocatable), SUCCESS
+        strategy = self.args.strategy
+        if strategy == REQUESTED_TO_CAPACITY_RATIO:
+            requested, allocatable = planned_lists(node_info, plan, use_requested=False)
+            return self._scorer(requested, allocatable), SUCCESS
+        return planned_allocation_score(
+            node_info, plan, self._weights, most_allocated=strategy == MOST_ALLOCATED
+        ), SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
