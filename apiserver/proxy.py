@@ -10,7 +10,8 @@ waiting, no previous attempt) travel back unchanged, since they already carry a 
 Networking rule: the kubelet's address must be a loopback address (127.0.0.0/8 or ::1); anything
 else is refused before a connection is attempted, so a Node object cannot make the apiserver send
 traffic off the machine. Channels are cached per endpoint (one HTTP/2 connection per kubelet, with
-a short reconnect back-off so a restarted kubelet is reachable again within a second or two).
+a short reconnect back-off so a restarted kubelet is reachable again within a second or two) for
+the life of the process.
 """
 
 from __future__ import annotations
@@ -68,11 +69,6 @@ class StreamProxy:
         self.registry = registry
         self.answer_timeout = answer_timeout
         self._channels: dict[str, grpc.aio.Channel] = {}
-
-    async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
-            await channel.close()
 
     def _stub(self, endpoint: str) -> stream_pb2_grpc.KubeletStreamingStub:
         channel = self._channels.get(endpoint)

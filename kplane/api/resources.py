@@ -89,7 +89,7 @@ def _apps(kind: str, plural: str, short: tuple[str, ...] = (), sub: tuple[str, .
 RESOURCES: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status", "finalize")),
     _core("Node", "nodes", namespaced=False, short=("no",), sub=("status",)),
-    _core("Pod", "pods", short=("po",), sub=("status", "binding", "eviction", "log", "exec"), cats=("all",)),
+    _core("Pod", "pods", short=("po",), sub=("status", "binding", "eviction", "log", "exec", "attach"), cats=("all",)),
     _core("Service", "services", short=("svc",), sub=("status",), cats=("all",)),
     _core("Endpoints", "endpoints", short=("ep",), has_spec=False),
     _core("ConfigMap", "configmaps", short=("cm",), has_spec=False),
