@@ -236,16 +236,13 @@ class Profile:
         return totals
 
     def _select_host(self, nodes: Sequence[NodeInfo], totals: Sequence[int]) -> str:
-        """The highest total; ties broken uniformly at random (reservoir sampling, as upstream)."""
-        best, best_score, ties = "", -1, 0
-        for node, score in zip(nodes, totals, strict=True):
-            if score > best_score:
-                best, best_score, ties = node.name, score, 1
-            elif score == best_score:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    best = node.name
-        return best
+        """The highest total; ties broken uniformly at random (upstream samples a reservoir over the
+        nodes with the highest score; one draw over the list of them is the same distribution)."""
+        best = max(totals)
+        winners = [i for i, total in enumerate(totals) if total == best]
+        if len(winners) == 1:
+            return nodes[winners[0]].name
+        return nodes[winners[self.rng.randrange(len(winners))]].name
 
 
 def fit_error_message(total: int, diagnosis: Mapping[str, Status]) -> str:

@@ -44,3 +44,11 @@ def test_plugin_shape() -> None:
     assert isinstance(plugin, FilterPlugin)
     with pytest.raises(ValueError, match="takes no args"):
         node_name.new({"x": 1}, None)  # type: ignore[arg-type]
+
+
+def test_pre_filter_skips_pods_without_a_node_name() -> None:
+    """Every node fits a pod that names none: pre-filter returns Skip so no node is filtered."""
+    plugin = node_name.new({}, None)  # type: ignore[arg-type]
+    assert plugin.pre_filter(CycleState(), codec.from_dict({}, core_pb2.Pod), [])[1].is_skip()
+    named = codec.from_dict({"spec": {"nodeName": "foo"}}, core_pb2.Pod)
+    assert plugin.pre_filter(CycleState(), named, []) == (None, Status.success())

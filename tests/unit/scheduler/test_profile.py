@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -109,3 +110,37 @@ def test_percentage_of_nodes_to_score() -> None:
     assert p.num_feasible_nodes_to_find(50) == 50
     assert p.num_feasible_nodes_to_find(1000) == 420  # 50 - 1000/125 = 42 %
     assert p.num_feasible_nodes_to_find(5000) == 500  # floor of 10 %... max(5, 50-40)=10 %
+    assert p.num_feasible_nodes_to_find(250) == 120  # 48 % of 250
+    assert Profile(percentage_of_nodes_to_score=100).num_feasible_nodes_to_find(5000) == 5000
+
+
+def _window(names: list[str], start: int, count: int) -> set[str]:
+    return {names[(start + i) % len(names)] for i in range(count)}
+
+
+def test_filtering_stops_at_enough_feasible_nodes_from_a_rotating_start() -> None:
+    """As kube-scheduler's findNodesThatPassFilters: filtering stops once num_feasible_nodes_to_find
+    nodes passed, and the next cycle starts after the last node processed (rejected ones count)."""
+    infos = [new_node_info(node(f"n{i:03}", unschedulable=i < 10)) for i in range(250)]
+    names = [ni.name for ni in infos]
+    snapshot, profile = Snapshot(infos), Profile()
+    first = profile.schedule(pod("p"), snapshot)
+    assert (first.evaluated, first.feasible) == (130, 120)  # 10 cordoned + 120 feasible
+    assert first.node in _window(names, 10, 120)
+    assert set(first.diagnosis) == set(names[:10])
+    second = profile.schedule(pod("p"), snapshot)
+    assert (second.evaluated, second.feasible) == (120, 120)
+    assert second.node in _window(names, 130, 120)
+    third = profile.schedule(pod("p"), snapshot)  # wraps around: 250..259 is 0..9, cordoned
+    assert (third.evaluated, third.feasible) == (130, 120)
+    assert third.node in _window(names, 10, 120)
+
+
+def test_ties_are_broken_at_random_among_the_best() -> None:
+    """Equal best totals: each of the tied nodes gets picked; a worse node never is."""
+    busy = new_node_info(node("busy"))
+    add_pod(busy, new_pod_info(pod("existing", cpu="3", nodeName="busy")))
+    idle = [new_node_info(node(f"idle{i}")) for i in range(4)]
+    profile = Profile(rng=random.Random(7))
+    chosen = {profile.schedule(pod("p"), Snapshot([busy, *idle])).node for _ in range(200)}
+    assert chosen == {f"idle{i}" for i in range(4)}
