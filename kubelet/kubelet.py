@@ -138,8 +138,7 @@ class Kubelet:
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={self.node_name}",
                                  logger=self.log)
         self.statuses = StatusManager(client, self._lookup)
-        image_list = images.node_images if images is not None else None
-        self.agent = NodeAgent(client, config.node, images=image_list)
+        self.agent = NodeAgent(client, config.node, images=self._node_images if images is not None else None)
         self.ctx = NodeContext(
             client=client, runtime=runtime, recorder=recorder, node_name=self.node_name, node_ip=config.node.ip,
             publish_status=self._publish_status, finish_delete=self._finish_delete, images=images,
@@ -148,6 +147,12 @@ class Kubelet:
             probe_time_scale=config.probe_time_scale,
             runtime_scheme="fake" if runtime.name == "fake" else "kplane")
         self._pleg_seen: dict[str, tuple[str, int | None]] = {}
+
+    def _node_images(self) -> list[core_pb2.ContainerImage]:
+        """The images this node holds, biggest first (Kubernetes reports them that way)."""
+        out = [core_pb2.ContainerImage(names=list(s.names), sizeBytes=s.size_bytes) for s in self.images.list()]
+        out.sort(key=lambda i: -i.sizeBytes)
+        return out
 
     # -- lookups ---------------------------------------------------------------------------------
 

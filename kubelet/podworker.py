@@ -109,6 +109,7 @@ class PodWorker:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.wake.set()  # the first sync runs at once
         self._task = asyncio.create_task(self._run(), name=f"pod-worker-{self.uid}")
 
     def update(self, pod: core_pb2.Pod) -> None:
@@ -310,48 +311,41 @@ class PodWorker:
     async def _start(self, spec: core_pb2.Container, *, attempt: int) -> None:
         assert self.sandbox is not None
         pod, ctx = self.pod, self.ctx
-        image_root: Path | None = None
-        image_id = ""
-        image_argv: list[str] = list(spec.command) + list(spec.args)
-        image_env: dict[str, str] = {}
-        working_dir = spec.workingDir
+        from kubelet.env import CreateContainerConfigError, expand
+
+        pulled: Any = None
         if ctx.images is not None:
             pulled = await self._ensure_image(spec)
             if pulled is None:
                 return
-            image_root, image_id = pulled.root, pulled.id
-            from kubelet.images import container_argv
-
-            image_env = dict(pulled.env)
-            working_dir = spec.workingDir or pulled.working_dir
-            image_argv = []  # computed below, after env expansion
         try:
             env = await self._env(spec)
-        except Exception as exc:
-            from kubelet.env import CreateContainerConfigError
+            from kubelet.volumes import container_mounts
 
-            if not isinstance(exc, CreateContainerConfigError):
-                raise
+            mounts = container_mounts(spec, self.volumes, env=env) if ctx.images is not None else []
+        except CreateContainerConfigError as exc:
             self._wait(spec.name, "CreateContainerConfigError", str(exc), event=f"Error: {exc}")
             self._schedule(time.time() + 2.0)
             return
-        if ctx.images is not None:
-            from kubelet.env import expand
+        # $(VAR) in command and args expands with the container's own environment (not the image's)
+        command = [expand(a, env) for a in spec.command]
+        args = [expand(a, env) for a in spec.args]
+        if pulled is not None:
             from kubelet.images import container_argv
 
-            merged_env = {**image_env, **env}
-            command = [expand(a, merged_env) for a in spec.command]
-            args = [expand(a, merged_env) for a in spec.args]
-            image_argv = container_argv(pulled, command, args)
-            env = merged_env
-        if not image_argv:
-            image_argv = ["pause"]
-        from kubelet.volumes import container_mounts
-
-        mounts = container_mounts(spec, self.volumes) if ctx.images is not None else []
+            argv = container_argv(pulled, command, args)
+            env = {**pulled.env, **env}
+            working_dir = spec.workingDir or pulled.working_dir
+        else:
+            argv, working_dir = command + args, spec.workingDir
+        if not argv:
+            self._wait(spec.name, "CreateContainerError", "no command specified", event="Error: no command specified")
+            self._schedule(time.time() + 5.0)
+            return
         config = ContainerConfig(
-            name=spec.name, attempt=attempt, image=spec.image, image_id=image_id, image_root=image_root,
-            argv=image_argv, env=env, working_dir=working_dir, mounts=mounts, stdin=spec.stdin,
+            name=spec.name, attempt=attempt, image=spec.image, image_id=pulled.id if pulled is not None else "",
+            image_root=pulled.root if pulled is not None else None,
+            argv=argv, env=env, working_dir=working_dir, mounts=mounts, stdin=spec.stdin,
             stdin_once=spec.stdinOnce, tty=spec.tty,
             labels={"kplane.io/pod-uid": self.uid, "kplane.io/container-name": spec.name})
         info = await ctx.runtime.create_container(self.sandbox.id, config)
@@ -390,9 +384,8 @@ class PodWorker:
             self._schedule(time.time() + 5.0)
             return None
         if not pull:
-            if self.waiting.get(spec.name, ("",))[0] != "ContainerCreating-pulled":
-                self.ctx.recorder.event(self.pod, "Normal", "Pulled",
-                                        f'Container image "{image}" already present on machine')
+            self.ctx.recorder.event(self.pod, "Normal", "Pulled",
+                                    f'Container image "{image}" already present on machine')
             return store.get(image)
         key = f"{self._backoff_key(spec.name)}/pull"
         failed_at = self.pull_failed_at.get(spec.name)
@@ -422,7 +415,7 @@ class PodWorker:
         self.pull_failed_at.pop(spec.name, None)
         self.ctx.recorder.event(self.pod, "Normal", "Pulled",
                                 f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
-                                f"Image size: {pulled.size} bytes.")
+                                f"Image size: {pulled.size_bytes} bytes.")
         return pulled
 
     async def _env(self, spec: core_pb2.Container) -> dict[str, str]:
@@ -449,7 +442,8 @@ class PodWorker:
             worker = ProbeWorker(
                 kind=kind, probe=probe, container=spec, container_id=info.id, pod_ip=self.sandbox.ip,
                 runtime=self.ctx.runtime, on_result=self._on_probe_result, on_failure=self._on_probe_failure,
-                has_startup_probe=has_startup, time_scale=self.ctx.probe_time_scale)
+                on_error=self._on_probe_error, has_startup_probe=has_startup, started_at=info.started_at,
+                time_scale=self.ctx.probe_time_scale)
             self.probes[(info.id, kind)] = worker
             worker.start()
 
@@ -467,6 +461,9 @@ class PodWorker:
 
     def _on_probe_failure(self, kind: str, container: str, message: str) -> None:
         self.ctx.recorder.event(self.pod, "Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
+
+    def _on_probe_error(self, kind: str, container: str, message: str) -> None:
+        self.ctx.recorder.event(self.pod, "Warning", "Unhealthy", f"{kind.capitalize()} probe errored: {message}")
 
     async def _stop_probes(self, container_id: str | None) -> None:
         for key in [k for k in self.probes if container_id is None or k[0] == container_id]:
