@@ -19,6 +19,7 @@ import kplane
 from kplane.cluster.components import ClusterOptions, build_components, port_requests
 from kplane.cluster.console import Console
 from kplane.cluster.etcd import EtcdBinary, EtcdNotFound, find_etcd
+from kplane.cluster.pods import stop_pod_processes
 from kplane.cluster.ports import check_ports
 from kplane.cluster.probe import check_health
 from kplane.cluster.spec import HealthCheck
@@ -200,6 +201,8 @@ async def run_up(opts: ClusterOptions, settings: UpSettings, console: Console) -
         stopped.cancel()
     finally:
         await sup.stop()
+        await asyncio.to_thread(stop_pod_processes, opts.data_dir / "kubelet",
+                                lambda msg: console.say(msg))
         state["launcher"]["pid"] = None
         state["stopped_at"] = _now()
         save()
@@ -365,6 +368,7 @@ def run_down(data_dir: Path, say: Callable[[str], None], timeout: float = 10.0) 
             say(f"{name}: pid {cref.pid} is gone or is no longer {name}; leaving it alone")
         comp["pid"] = None
         comp["status"] = "stopped"
+    stop_pod_processes(data_dir / "kubelet", say)
     if isinstance(state.get("launcher"), dict):
         state["launcher"]["pid"] = None
     state["stopped_at"] = state.get("stopped_at") or _now()
