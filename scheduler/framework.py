@@ -88,30 +88,30 @@ _SUCCESS = SUCCESS
 _SKIP = Status(Code.SKIP)
 
 
-class CycleState:
+class CycleState(dict[str, Any]):
     """Data a plugin computes once per scheduling cycle (in pre-filter/pre-score) and reads in
-    filter/score, keyed by the plugin's NAME. `clone()` gives preemption its own copy."""
+    filter/score, keyed by the plugin's NAME. `clone()` gives preemption its own copy.
+
+    A dict itself, so that `get` — called for every node by every filter and score — is the
+    built-in one."""
 
     def __init__(self) -> None:
-        self._data: dict[str, Any] = {}
+        super().__init__()
         self.skip_filter_plugins: set[str] = set()
         self.skip_score_plugins: set[str] = set()
 
     def write(self, key: str, value: Any) -> None:
-        self._data[key] = value
+        self[key] = value
 
     def read(self, key: str) -> Any:
         try:
-            return self._data[key]
+            return self[key]
         except KeyError:
             raise KeyError(f"cycle state has no entry {key!r}: did its pre-filter/pre-score run?") from None
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
     def clone(self) -> CycleState:
         out = CycleState()
-        out._data = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in self._data.items()}
+        out.update({k: (v.clone() if hasattr(v, "clone") else v) for k, v in self.items()})
         out.skip_filter_plugins = set(self.skip_filter_plugins)
         out.skip_score_plugins = set(self.skip_score_plugins)
         return out
@@ -172,7 +172,11 @@ class NodeInfo:
 
     `name`, `labels`, `taints` and `unschedulable` are plain-Python copies of the node's fields,
     taken when the node is set (here and in `nodeinfo.set_node`): filters and scores read them for
-    every node in every cycle, and protobuf field access is not free."""
+    every node in every cycle, and protobuf field access is not free.
+
+    `generation` must change with every change to the node or its pods (`nodeinfo.set_node`,
+    `add_pod` and `remove_pod` bump it): `memo` entries are only valid for the generation they
+    were computed at."""
 
     node: Node
     pods: list[PodInfo] = field(default_factory=list)
@@ -190,6 +194,11 @@ class NodeInfo:
     labels: dict[str, str] = field(init=False, default_factory=dict)
     taints: tuple[Any, ...] = field(init=False, default=())
     unschedulable: bool = field(init=False, default=False)
+    # Results of node-local plugin steps (their value depends only on this node and a key derived
+    # from the pod, e.g. its resource requests), as plugin token -> (generation, key, value): valid
+    # while `generation` is unchanged — every node update and every pod counted or uncounted here,
+    # assumed ones included, bumps it. Pods of one shape (a ReplicaSet's) reuse them across cycles.
+    memo: dict[object, tuple[int, Any, Any]] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.refresh_node_fields()

@@ -111,6 +111,8 @@ class BalancedAllocation:
     def __init__(self, resources: Sequence[ResourceSpec], handle: Handle | None = None) -> None:
         self._names = [r.name for r in resources]
         self._handle = handle
+        # memo slot on NodeInfo: the score depends only on the node and the pod's resource plan
+        self._token = object()
 
     def pod_request_list(self, pod: Pod) -> list[int]:
         return pod_resource_request_list(pod, self._names, use_requested=True)
@@ -126,7 +128,13 @@ class BalancedAllocation:
         plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
         if plan is None:  # pre-score not run: compute here, as upstream does
             plan = resource_plan(self._names, self.pod_request_list(pod))
-        return planned_balanced_score(node_info, plan), SUCCESS
+        generation = node_info.generation
+        hit = node_info.memo.get(self._token)
+        if hit is not None and hit[0] == generation and hit[1] is plan:  # plans are interned
+            return hit[2], SUCCESS
+        value = planned_balanced_score(node_info, plan)
+        node_info.memo[self._token] = (generation, plan, value)
+        return value, SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:

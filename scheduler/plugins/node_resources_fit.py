@@ -30,6 +30,7 @@ missing resources -> cpu+memory, missing type -> LeastAllocated)::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,7 +149,13 @@ ResourcePlan = tuple[tuple[int, str, int], ...]
 def resource_plan(names: Sequence[str], pod_requests: Sequence[int]) -> ResourcePlan:
     """Per scored resource, what `allocatable_and_requested` has to look at, decided once per pod:
     (kind, name, the pod's request). Extended/scalar resources the pod does not request are
-    omitted up front."""
+    omitted up front. Equal inputs give the identical (interned) plan, so plans double as cheap
+    memo keys."""
+    return _resource_plan(tuple(names), tuple(pod_requests))
+
+
+@functools.lru_cache(maxsize=1024)
+def _resource_plan(names: tuple[str, ...], pod_requests: tuple[int, ...]) -> ResourcePlan:
     plan = []
     for name, request in zip(names, pod_requests, strict=True):
         kind = _KINDS.get(name)
@@ -523,6 +530,25 @@ def fits(pod: Pod, node_info: NodeInfo) -> list[InsufficientResource]:
     return fits_request(nodeinfo.pod_requests(pod), node_info)
 
 
+@dataclass(frozen=True, slots=True)
+class PreFilterState:
+    """The pod's requests, and an interned key for them (equal requests give the identical key)."""
+
+    request: Resource
+    key: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, request: Resource) -> PreFilterState:
+        key = (request.milli_cpu, request.memory, request.ephemeral_storage, request.allowed_pod_number,
+               tuple(sorted(request.scalar.items())))
+        return cls(request, _intern(key))
+
+
+@functools.lru_cache(maxsize=1024)
+def _intern(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return key
+
+
 class NodeResourcesFit:
     """Filter on requests vs. free allocatable; score by the configured allocation strategy."""
 
@@ -534,6 +560,9 @@ class NodeResourcesFit:
         self._names = [r.name for r in args.resources]
         weights = [r.weight for r in args.resources]
         self._weights = tuple(weights)
+        # memo slots on NodeInfo: filter and score depend only on the node and the pod's requests
+        self._filter_token = object()
+        self._score_token = object()
         self._scorer: Scorer
         if args.strategy == MOST_ALLOCATED:
             self._scorer = _weighted_scorer(weights, most_requested_score)
@@ -547,13 +576,22 @@ class NodeResourcesFit:
     def pre_filter(
         self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status]:
-        state.write(PRE_FILTER_STATE_KEY, nodeinfo.pod_requests(pod))
+        state.write(PRE_FILTER_STATE_KEY, PreFilterState.of(nodeinfo.pod_requests(pod)))
         return None, Status.success()
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        request = state.get(PRE_FILTER_STATE_KEY)
-        if request is None:
+        pre: PreFilterState | None = state.get(PRE_FILTER_STATE_KEY)
+        if pre is None:
             return Status.error(f"error reading {PRE_FILTER_STATE_KEY!r} from cycle state: not found")
+        generation = node_info.generation
+        hit = node_info.memo.get(self._filter_token)
+        if hit is not None and hit[0] == generation and hit[1] is pre.key:
+            return hit[2]  # type: ignore[no-any-return]
+        status = self._filter(pre.request, node_info)
+        node_info.memo[self._filter_token] = (generation, pre.key, status)
+        return status
+
+    def _filter(self, request: Resource, node_info: NodeInfo) -> Status:
         # The common case — room for the pod, no extended resources — without building a list.
         alloc, used = node_info.allocatable, node_info.requested
         if (
@@ -569,7 +607,7 @@ class NodeResourcesFit:
         )
         if missing:
             return Status.unschedulable(*(m.reason for m in missing))
-        return Status.success()
+        return SUCCESS
 
     # -- scoring
 
@@ -584,13 +622,20 @@ class NodeResourcesFit:
         plan: ResourcePlan | None = state.get(PRE_SCORE_STATE_KEY)
         if plan is None:  # pre-score skipped: compute here, as upstream does
             plan = resource_plan(self._names, self.pod_request_list(pod))
+        generation = node_info.generation
+        hit = node_info.memo.get(self._score_token)
+        if hit is not None and hit[0] == generation and hit[1] is plan:  # plans are interned
+            return hit[2], SUCCESS
         strategy = self.args.strategy
         if strategy == REQUESTED_TO_CAPACITY_RATIO:
             requested, allocatable = planned_lists(node_info, plan, use_requested=False)
-            return self._scorer(requested, allocatable), SUCCESS
-        return planned_allocation_score(
-            node_info, plan, self._weights, most_allocated=strategy == MOST_ALLOCATED
-        ), SUCCESS
+            value = self._scorer(requested, allocatable)
+        else:
+            value = planned_allocation_score(
+                node_info, plan, self._weights, most_allocated=strategy == MOST_ALLOCATED
+            )
+        node_info.memo[self._score_token] = (generation, plan, value)
+        return value, SUCCESS
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeResourcesFit:
