@@ -388,3 +388,43 @@ async def test_restarted_kubelet_readopts_running_pods(client: Client, namespace
     assert status_of(after, "c").containerID == status_of(before, "c").containerID
     assert status_of(after, "c").restartCount == 0
     assert after.status.podIP == before.status.podIP
+
+
+def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kplane.cli.kpctl", "--server", apiserver.address, *args],
+                          input=stdin, text=True, capture_output=True, timeout=60)
+
+
+async def test_logs_exec_and_previous_through_the_apiserver(client: Client, namespace: str, ready_node: str,
+                                                            apiserver: APIServer) -> None:
+    """`kpctl logs` (with --tail and --previous) and `kpctl exec` reach the container through the
+    apiserver's proxy to this kubelet's streaming endpoint."""
+    await client.create(PODS, pod_manifest("chatty", ready_node, [
+        {"name": "c", "image": "busybox",
+         "command": ["sh", "-c", "n=$(cat /data/n 2>/dev/null || echo 0); echo run-$n; echo 1 > /data/n; "
+                                 "for i in 1 2 3; do echo line-$i; done; "
+                                 "if [ $n = 0 ]; then sleep 1; exit 1; fi; sleep 3600"],
+         "volumeMounts": [{"name": "d", "mountPath": "/data"}]}], volumes=[{"name": "d", "emptyDir": {}}]),
+        namespace=namespace)
+
+    async def restarted() -> bool:
+        st = status_of(await get_pod(client, namespace, "chatty"), "c")
+        return st.restartCount >= 1 and bool(st.state.running.startedAt.seconds)
+
+    await eventually(restarted, "a restart of chatty", timeout=60)
+    previous = await asyncio.to_thread(kpctl, apiserver, "-n", namespace, "logs", "chatty", "--previous")
+    assert previous.returncode == 0, previous.stderr
+    assert previous.stdout.splitlines() == ["run-0", "line-1", "line-2", "line-3"]
+
+    async def tail_one() -> bool:
+        current = await asyncio.to_thread(kpctl, apiserver, "-n", namespace, "logs", "chatty", "--tail", "1")
+        return current.stdout.splitlines() == ["line-3"] and "run-1" in (await asyncio.to_thread(
+            kpctl, apiserver, "-n", namespace, "logs", "chatty")).stdout
+
+    await eventually(tail_one, "the current attempt's last line", timeout=20)
+    out = await asyncio.to_thread(kpctl, apiserver, "-n", namespace, "exec", "chatty", "--",
+                                  "sh", "-c", "cat /data/n; echo $POD_NAME; exit 7")
+    assert out.returncode == 7
+    assert out.stdout.splitlines() == ["1", "chatty"]
+    missing = await asyncio.to_thread(kpctl, apiserver, "-n", namespace, "logs", "chatty", "-c", "nope")
+    assert missing.returncode != 0 and "container nope is not valid for pod chatty" in missing.stderr
