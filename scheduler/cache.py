@@ -32,6 +32,9 @@ class SchedulerCache:
         # NodeInfos change in place, so a snapshot stays current until a node is added, updated
         # (its image summary) or removed
         self._snapshot: Snapshot | None = None
+        # names of nodes counting pods with (required anti-)affinity, shared with the snapshots
+        self._with_affinity: set[str] = set()
+        self._with_required_anti_affinity: set[str] = set()
 
     # -- nodes -------------------------------------------------------------------------------
 
@@ -58,6 +61,8 @@ class SchedulerCache:
         if info is None:
             return
         self._snapshot = None
+        self._with_affinity.discard(name)
+        self._with_required_anti_affinity.discard(name)
         for pod_info in info.pods:  # keep them around in case the node comes back
             self._pod_node.pop(pod_info.key, None)
             self.assumed.discard(pod_info.key)
@@ -74,12 +79,23 @@ class SchedulerCache:
             return
         if add_pod(info, new_pod_info(pod)):
             self._pod_node[key] = node_name
+            self._track_affinity(info)
 
     def _uncount(self, key: str) -> None:
         node_name = self._pod_node.pop(key, None)
         self._orphans.pop(key, None)
         if node_name is not None and node_name in self.nodes:
-            remove_pod(self.nodes[node_name], key)
+            info = self.nodes[node_name]
+            remove_pod(info, key)
+            self._track_affinity(info)
+
+    def _track_affinity(self, info: NodeInfo) -> None:
+        for names, pods in ((self._with_affinity, info.pods_with_affinity),
+                            (self._with_required_anti_affinity, info.pods_with_required_anti_affinity)):
+            if pods:
+                names.add(info.name)
+            else:
+                names.discard(info.name)
 
     def add_pod(self, pod: Pod) -> None:
         """A bound pod observed by the informer (confirms an assumed one)."""
@@ -119,5 +135,6 @@ class SchedulerCache:
         assume (no awaits), so the infos need no copy; the snapshot object itself is rebuilt only
         when a node is added, updated or removed."""
         if self._snapshot is None:
-            self._snapshot = Snapshot(self.nodes.values())
+            self._snapshot = Snapshot(self.nodes.values(), with_affinity=self._with_affinity,
+                                      with_required_anti_affinity=self._with_required_anti_affinity)
         return self._snapshot

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -218,12 +218,21 @@ class NodeInfo:
 
 
 class Snapshot:
-    """The cluster as one scheduling cycle sees it: a consistent set of NodeInfos."""
+    """The cluster as one scheduling cycle sees it: a consistent set of NodeInfos.
 
-    def __init__(self, node_infos: Iterable[NodeInfo]) -> None:
+    `with_affinity` / `with_required_anti_affinity`, when given, are live collections of the names
+    of nodes that count pods with (anti-)affinity, kept by whoever changes the NodeInfos (the
+    scheduler cache): when one is empty, the matching `have_pods_with_*` answer is known to be empty
+    without a scan of every node."""
+
+    def __init__(self, node_infos: Iterable[NodeInfo], *, with_affinity: Collection[str] | None = None,
+                 with_required_anti_affinity: Collection[str] | None = None) -> None:
         self._list = list(node_infos)
         self._by_name = {ni.name: ni for ni in self._list}
         self._image_nodes: dict[str, int] | None = None
+        self._image_sizes: dict[str, set[int]] = {}
+        self._with_affinity = with_affinity
+        self._with_required_anti_affinity = with_required_anti_affinity
 
     def list(self) -> builtins.list[NodeInfo]:
         return self._list
@@ -236,16 +245,27 @@ class Snapshot:
         counted once per snapshot: a snapshot must be rebuilt when a node's images change."""
         if self._image_nodes is None:
             counts: dict[str, int] = {}
+            sizes: dict[str, set[int]] = {}
             for ni in self._list:
-                for key in ni.image_sizes:
+                for key, size in ni.image_sizes.items():
                     counts[key] = counts.get(key, 0) + 1
-            self._image_nodes = counts
+                    sizes.setdefault(key, set()).add(size)
+            self._image_nodes, self._image_sizes = counts, sizes
         return self._image_nodes
 
+    def image_sizes(self, key: str) -> Collection[int]:
+        """The distinct sizes nodes report for an image (empty: no node has it)."""
+        self.image_num_nodes()
+        return self._image_sizes.get(key, ())
+
     def have_pods_with_affinity(self) -> builtins.list[NodeInfo]:
+        if self._with_affinity is not None and not self._with_affinity:
+            return []
         return [ni for ni in self._list if ni.pods_with_affinity]
 
     def have_pods_with_required_anti_affinity(self) -> builtins.list[NodeInfo]:
+        if self._with_required_anti_affinity is not None and not self._with_required_anti_affinity:
+            return []
         return [ni for ni in self._list if ni.pods_with_required_anti_affinity]
 
     def __len__(self) -> int:

@@ -120,10 +120,21 @@ class ImageLocality:
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
         image_state = self.image_state(pod, nodes)
-        if not any(image_state.num_nodes.values()) or _same_images(image_state.num_nodes, nodes):
+        if not any(image_state.num_nodes.values()) or self._uniform(image_state, nodes):
             return Status.skip()
         state.write(PRE_SCORE_STATE_KEY, image_state)
         return Status.success()
+
+    def _uniform(self, image_state: ImageState, nodes: Sequence[NodeInfo]) -> bool:
+        """Whether every candidate would get the same score. The snapshot's summary answers when each
+        image is on every node with one size or on none; otherwise the candidates are compared."""
+        snapshot = self._handle.snapshot() if self._handle is not None else None
+        if snapshot is not None and image_state.total_nodes == len(snapshot) and all(
+            count == 0 or (count == image_state.total_nodes and len(snapshot.image_sizes(key)) == 1)
+            for key, count in image_state.num_nodes.items()
+        ):
+            return True
+        return _same_images(image_state.num_nodes, nodes)
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> tuple[int, Status]:
         image_state: ImageState | None = state.get(PRE_SCORE_STATE_KEY)

@@ -59,3 +59,26 @@ def test_assume_and_forget_bump_the_node_generation() -> None:
     after_assume = info.generation
     cache.forget_pod(assumed)
     assert info.generation > after_assume and info.requested.milli_cpu == 0
+
+
+def test_snapshot_knows_which_nodes_count_pods_with_affinity() -> None:
+    """Pods with (anti-)affinity counted or uncounted through the cache show up in (and leave) the
+    snapshot's have_pods_with_* lists, also on a snapshot taken before the change."""
+    cache = SchedulerCache()
+    cache.add_node(node("a"))
+    cache.add_node(node("b"))
+    snapshot = cache.snapshot()
+    assert snapshot.have_pods_with_affinity() == [] == snapshot.have_pods_with_required_anti_affinity()
+    anti = pod("web", "b")
+    anti.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.add(
+        topologyKey="kubernetes.io/hostname").labelSelector.matchLabels["app"] = "web"
+    cache.assume_pod(anti)
+    assert [ni.name for ni in snapshot.have_pods_with_affinity()] == ["b"]
+    assert [ni.name for ni in snapshot.have_pods_with_required_anti_affinity()] == ["b"]
+    cache.forget_pod(anti)
+    assert snapshot.have_pods_with_affinity() == [] == snapshot.have_pods_with_required_anti_affinity()
+    cache.add_pod(anti)
+    cache.remove_node(node("b"))
+    assert cache.snapshot().have_pods_with_affinity() == []
+    cache.add_node(node("b"))  # the orphaned pod is counted again
+    assert [ni.name for ni in cache.snapshot().have_pods_with_required_anti_affinity()] == ["b"]

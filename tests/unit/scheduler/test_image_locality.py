@@ -162,3 +162,15 @@ def test_plugin_shape() -> None:
     assert isinstance(plugin, PreScorePlugin) and isinstance(plugin, ScorePlugin)
     with pytest.raises(ValueError, match="ImageLocality takes no args"):
         image_locality.new({"x": 1}, FakeHandle(Snapshot([])))
+
+
+def test_uniform_images_skip_from_the_snapshot_summary() -> None:
+    """An image every node of the snapshot has with one size: Skip without comparing candidates;
+    one node with another size and the candidates decide."""
+    infos = [new_node_info(make_node(f"node{i}", NODE_250_10)) for i in range(3)]
+    plugin = image_locality.new({}, FakeHandle(Snapshot(infos)))
+    assert plugin.pre_score(CycleState(), make_pod("gcr.io/250"), infos).code == Code.SKIP
+    odd = new_node_info(make_node("odd", [(["gcr.io/250:latest"], 999)]))
+    plugin = image_locality.new({}, FakeHandle(Snapshot([*infos, odd])))
+    assert plugin.pre_score(CycleState(), make_pod("gcr.io/250"), infos).code == Code.SKIP
+    assert plugin.pre_score(CycleState(), make_pod("gcr.io/250"), [infos[0], odd]).is_success()
