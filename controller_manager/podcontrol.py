@@ -45,6 +45,7 @@ from kplane.api.pb import core_pb2, meta_pb2
 from kplane.api.resources import TYPE_URL_PREFIX, ResourceType, for_type_url, resolve
 from kplane.client.client import Client
 from kplane.client.events import EventRecorder
+from kplane.client.store import Indexer
 from kplane.logs import get_logger
 
 PODS: ResourceType = resolve("pods")
@@ -124,6 +125,38 @@ def adopt_patch(controller_ref: meta_pb2.OwnerReference, obj_uid: str) -> dict[s
 def release_patch(owner_uid: str, obj_uid: str) -> dict[str, Any]:
     """The strategic merge patch that removes the ownerReference to ``owner_uid``."""
     return {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": obj_uid}}
+
+
+# -- indexing pods by controller ------------------------------------------------------------------
+
+# Kubernetes' PodControllerUIDIndex: owned objects under their controller's UID, orphans under
+# "_ORPHAN_POD/<namespace>" — a controller finds its own objects and its adoption candidates
+# without scanning the namespace. Register it with
+# ``factory.informer_for(PODS, indexers={CONTROLLER_UID_INDEX: controller_uid_index_func})``
+# (the very same function object, so controllers can share the informer).
+CONTROLLER_UID_INDEX = "controllerUID"
+ORPHAN_INDEX_KEY = "_ORPHAN_POD"
+
+
+def orphan_index_key(namespace: str) -> str:
+    return f"{ORPHAN_INDEX_KEY}/{namespace}"
+
+
+def controller_uid_index_func(obj: Message) -> list[str]:
+    ref = get_controller_of(obj)
+    if ref is None:
+        return [orphan_index_key(obj.metadata.namespace)]  # type: ignore[attr-defined]
+    return [str(ref.uid)]
+
+
+def objects_for_owner(indexer: Indexer, owner: Message, *, include_orphans: bool = True) -> list[Message]:
+    """``FilterPodsByOwner``: the cached objects controlled by ``owner`` plus, with
+    ``include_orphans``, the orphans in its namespace (the informer needs CONTROLLER_UID_INDEX)."""
+    meta = owner.metadata  # type: ignore[attr-defined]
+    out = indexer.by_index(CONTROLLER_UID_INDEX, meta.uid) if meta.uid else []
+    if include_orphans:
+        out = out + indexer.by_index(CONTROLLER_UID_INDEX, orphan_index_key(meta.namespace))
+    return out
 
 
 # -- pods from templates -------------------------------------------------------------------------
