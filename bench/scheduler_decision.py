@@ -57,7 +57,7 @@ def _run(profile: Profile, nodes: int, pods: list[Any]) -> tuple[list[float], fl
         assumed = type(p)()
         assumed.CopyFrom(p)
         assumed.spec.nodeName = result.node
-        cache.assume_pod(assumed)
+        cache.assume_pod(assumed, result.pod_info)
     return times, time.perf_counter() - t0, evaluated, feasible
 
 

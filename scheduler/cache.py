@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.framework import NodeInfo, Snapshot
+from scheduler.framework import NodeInfo, PodInfo, Snapshot
 from scheduler.nodeinfo import add_pod, is_terminal, new_node_info, new_pod_info, remove_pod, set_node
 
 Pod = Any
@@ -70,14 +70,18 @@ class SchedulerCache:
 
     # -- pods --------------------------------------------------------------------------------
 
-    def _count(self, pod: Pod) -> None:
+    def _count(self, pod: Pod, requests_from: PodInfo | None = None) -> None:
         key = _key(pod)
         node_name = pod.spec.nodeName
         info = self.nodes.get(node_name)
         if info is None:
             self._orphans[key] = pod
             return
-        if add_pod(info, new_pod_info(pod)):
+        if requests_from is not None:
+            pod_info = PodInfo(pod, requests_from.requests, requests_from.non_zero_requests)
+        else:
+            pod_info = new_pod_info(pod)
+        if add_pod(info, pod_info):
             self._pod_node[key] = node_name
             self._track_affinity(info)
 
@@ -113,11 +117,13 @@ class SchedulerCache:
         self.assumed.discard(key)
         self._uncount(key)
 
-    def assume_pod(self, pod: Pod) -> None:
-        """Count `pod` (with spec.nodeName set to the chosen node) before the binding is observed."""
+    def assume_pod(self, pod: Pod, requests_from: PodInfo | None = None) -> None:
+        """Count `pod` (with spec.nodeName set to the chosen node) before the binding is observed.
+        `requests_from`: the scheduling cycle's PodInfo of the same pod (before spec.nodeName was
+        set), whose requests are reused instead of computed again."""
         key = _key(pod)
         self._uncount(key)
-        self._count(pod)
+        self._count(pod, requests_from)
         self.assumed.add(key)
 
     def forget_pod(self, pod: Pod) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from kplane.api.quantity import Quantity
 from kplane.api.validation.names import is_qualified_name
-from scheduler.framework import Node, NodeInfo, Pod, PodInfo, Resource
+from scheduler.framework import CycleState, Node, NodeInfo, Pod, PodInfo, Resource
 
 DEFAULT_MILLI_CPU_REQUEST = 100  # 0.1 core
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # 200 MiB
@@ -221,6 +221,43 @@ def non_zero_requests(pod: Pod) -> Resource:
 def new_pod_info(pod: Pod) -> PodInfo:
     """A PodInfo with its requests and non-zero requests computed once."""
     return PodInfo(pod=pod, requests=pod_requests(pod), non_zero_requests=non_zero_requests(pod))
+
+
+POD_INFO_KEY = "PodInfo"
+"""Cycle-state key of the incoming pod's PodInfo: its requests, computed once per cycle for every
+plugin that needs them (and for assuming the pod afterwards)."""
+
+
+def cycle_pod_info(state: CycleState, pod: Pod) -> PodInfo:
+    """The incoming pod's PodInfo for this cycle, computed on first use."""
+    pod_info: PodInfo | None = state.get(POD_INFO_KEY)
+    if pod_info is None or pod_info.pod is not pod:
+        pod_info = new_pod_info(pod)
+        state.write(POD_INFO_KEY, pod_info)
+    return pod_info
+
+
+_KNOWN_RESOURCES = frozenset({RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_PODS, RESOURCE_EPHEMERAL_STORAGE})
+
+
+def pod_request_values(pod_info: PodInfo, names: Iterable[str], *, non_zero: bool) -> list[int]:
+    """The pod's request of each named resource in scheduler units (millicores for cpu), from the
+    PodInfo's precomputed requests — equal to reading `pod_resource_list(pod, non_zero=...)` per
+    name. Names that are neither cpu/memory/pods/ephemeral-storage nor scalar resources are not in a
+    `Resource`, so those are read from the quantities."""
+    r = pod_info.non_zero_requests if non_zero else pod_info.requests
+    out: list[int] = []
+    quantities: ResourceList | None = None
+    for name in names:
+        if name in _KNOWN_RESOURCES:
+            out.append(resource_value(r, name))
+        elif is_scalar_resource_name(name):
+            out.append(r.scalar.get(name, 0))
+        else:
+            if quantities is None:
+                quantities = pod_resource_list(pod_info.pod, non_zero=non_zero)
+            out.append(quantity_value(name, quantities.get(name)))
+    return out
 
 
 def is_terminal(pod: Pod) -> bool:

@@ -33,12 +33,14 @@ from scheduler.framework import (
     NodeInfo,
     NormalizeScorePlugin,
     Plugin,
+    PodInfo,
     PreFilterPlugin,
     PreScorePlugin,
     ScorePlugin,
     Snapshot,
     Status,
 )
+from scheduler.nodeinfo import POD_INFO_KEY
 
 DEFAULT_SCHEDULER = "default-scheduler"
 
@@ -77,6 +79,8 @@ class ScheduleResult:
     status: Status = field(default_factory=Status.success)
     evaluated: int = 0
     feasible: int = 0
+    # the pod's PodInfo as the cycle computed it (requests), for assuming it on the chosen node
+    pod_info: PodInfo | None = None
 
 
 class Profile:
@@ -154,6 +158,7 @@ class Profile:
         if not feasible:
             result.status = Status.unschedulable(fit_error_message(len(nodes), result.diagnosis))
             return result
+        result.pod_info = state.get(POD_INFO_KEY)
         if len(feasible) == 1:
             result.node = feasible[0].name
             return result
@@ -161,6 +166,7 @@ class Profile:
         if isinstance(totals, Status):
             result.status = totals
             return result
+        result.pod_info = state.get(POD_INFO_KEY)
         result.node = self._select_host(feasible, totals)
         return result
 

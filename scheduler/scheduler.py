@@ -176,7 +176,7 @@ class Scheduler:
         assumed = type(pod)()
         assumed.CopyFrom(pod)
         assumed.spec.nodeName = result.node
-        self.cache.assume_pod(assumed)
+        self.cache.assume_pod(assumed, result.pod_info)
         self.queue.done(qpi.key)
         self._track(self._bind(qpi, pod, assumed, result.node, cycle))
 

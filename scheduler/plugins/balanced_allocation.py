@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scheduler.framework import MAX_NODE_SCORE, SUCCESS, CycleState, Handle, NodeInfo, Pod, Status
+from scheduler.nodeinfo import cycle_pod_info, pod_request_values
 from scheduler.plugins.node_resources_fit import (
     CPU,
     EPHEMERAL,
@@ -118,7 +119,7 @@ class BalancedAllocation:
         return pod_resource_request_list(pod, self._names, use_requested=True)
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
-        requests = self.pod_request_list(pod)
+        requests = pod_request_values(cycle_pod_info(state, pod), self._names, non_zero=False)
         if not any(requests):
             return Status.skip()
         state.write(PRE_SCORE_STATE_KEY, resource_plan(self._names, requests))

@@ -576,7 +576,7 @@ class NodeResourcesFit:
     def pre_filter(
         self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status]:
-        state.write(PRE_FILTER_STATE_KEY, PreFilterState.of(nodeinfo.pod_requests(pod)))
+        state.write(PRE_FILTER_STATE_KEY, PreFilterState.of(nodeinfo.cycle_pod_info(state, pod).requests))
         return None, Status.success()
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
@@ -615,7 +615,8 @@ class NodeResourcesFit:
         return pod_resource_request_list(pod, self._names, use_requested=False)
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> Status:
-        state.write(PRE_SCORE_STATE_KEY, resource_plan(self._names, self.pod_request_list(pod)))
+        requests = nodeinfo.pod_request_values(nodeinfo.cycle_pod_info(state, pod), self._names, non_zero=True)
+        state.write(PRE_SCORE_STATE_KEY, resource_plan(self._names, requests))
         return Status.success()
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> tuple[int, Status]:

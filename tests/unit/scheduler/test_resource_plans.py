@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from kplane.api import codec
 from kplane.api.pb import core_pb2
 from scheduler.framework import CycleState, NodeInfo, Resource, Status
-from scheduler.nodeinfo import add_pod, new_node_info, new_pod_info, remove_pod, set_node
+from scheduler.nodeinfo import (
+    add_pod,
+    cycle_pod_info,
+    new_node_info,
+    new_pod_info,
+    pod_request_values,
+    remove_pod,
+    set_node,
+)
 from scheduler.plugins import balanced_allocation, node_resources_fit
 from scheduler.plugins.node_resources_fit import (
     least_requested_score,
@@ -146,3 +154,26 @@ def test_memo_slots_are_per_plugin_instance() -> None:
     most_score = _run(most, balanced, pod, ni)[1]
     assert (least_score, most_score) == (22, 77)
     assert _run(least, balanced, pod, ni)[1] == least_score
+
+
+_ALL_NAMES = ["cpu", "memory", "ephemeral-storage", "pods", "example.com/gpu", "hugepages-2Mi", "foo"]
+
+
+@pytest.mark.parametrize("spec", [
+    {"containers": [{"name": "a"}]},
+    {"containers": [{"name": "a", "resources": {"requests": {"cpu": "250m", "memory": "1Gi", "foo": "3"}}},
+                    {"name": "b", "resources": {"requests": {"example.com/gpu": "2", "hugepages-2Mi": "4Mi"}}}]},
+    {"initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2", "ephemeral-storage": "1Gi"}}},
+                        {"name": "s", "restartPolicy": "Always", "resources": {"requests": {"memory": "1Mi"}}}],
+     "containers": [{"name": "a", "resources": {"requests": {"cpu": "0", "pods": "1"}}}],
+     "overhead": {"cpu": "10m", "memory": "5Mi"}},
+], ids=["best-effort", "scalar-and-unknown", "init-sidecar-overhead"])
+def test_pod_request_values_match_the_quantity_path(spec: dict[str, Any]) -> None:
+    """Requests read from the cycle's PodInfo equal those computed from the pod's quantities."""
+    pod = codec.from_dict({"metadata": {"name": "p", "namespace": "default"}, "spec": spec}, core_pb2.Pod)
+    state = CycleState()
+    pod_info = cycle_pod_info(state, pod)
+    assert cycle_pod_info(state, pod) is pod_info
+    for non_zero in (False, True):
+        want = node_resources_fit.pod_resource_request_list(pod, _ALL_NAMES, use_requested=not non_zero)
+        assert pod_request_values(pod_info, _ALL_NAMES, non_zero=non_zero) == want
