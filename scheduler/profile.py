@@ -235,10 +235,13 @@ class Profile:
                     return status.with_plugin(plugin.NAME)
                 plugin_scores = [by_name[name] for name in names]
             weight = self.weights[plugin.NAME]
-            totals = [
-                t + (s if 0 <= s <= MAX_NODE_SCORE else (MAX_NODE_SCORE if s > 0 else 0)) * weight
-                for t, s in zip(totals, plugin_scores, strict=True)
-            ]
+            if min(plugin_scores) >= 0 and max(plugin_scores) <= MAX_NODE_SCORE:  # the usual case
+                totals = [t + s * weight for t, s in zip(totals, plugin_scores, strict=True)]
+            else:
+                totals = [
+                    t + (s if 0 <= s <= MAX_NODE_SCORE else (MAX_NODE_SCORE if s > 0 else 0)) * weight
+                    for t, s in zip(totals, plugin_scores, strict=True)
+                ]
         return totals
 
     def _select_host(self, nodes: Sequence[NodeInfo], totals: Sequence[int]) -> str:
