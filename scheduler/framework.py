@@ -159,11 +159,15 @@ class PodInfo:
     # none): what the *scoring* plugins use, so best-effort pods still spread.
     non_zero_requests: Resource = field(default_factory=Resource)
     extra: dict[str, Any] = field(default_factory=dict)  # per-plugin precomputations
+    _key: str = field(init=False, default="", repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        meta = self.pod.metadata
-        return f"{meta.namespace}/{meta.name}"
+        """`namespace/name`, cached (NodeInfo.remove_pod compares it for every pod on the node)."""
+        if not self._key:
+            meta = self.pod.metadata
+            self._key = f"{meta.namespace}/{meta.name}"
+        return self._key
 
 
 @dataclass

@@ -219,8 +219,39 @@ def non_zero_requests(pod: Pod) -> Resource:
 
 
 def new_pod_info(pod: Pod) -> PodInfo:
-    """A PodInfo with its requests and non-zero requests computed once."""
-    return PodInfo(pod=pod, requests=pod_requests(pod), non_zero_requests=non_zero_requests(pod))
+    """A PodInfo with its requests and non-zero requests computed once (per pod shape: pods with
+    the same resource fields share the arithmetic, see `_requests_of`)."""
+    requests, non_zero = _requests_of(_requests_signature(pod), pod)
+    return PodInfo(pod=pod, requests=requests.clone(), non_zero_requests=non_zero.clone())
+
+
+def _requests_signature(pod: Pod) -> tuple[Any, ...]:
+    """Every field `pod_resource_list` reads — container and init container resources (requests,
+    serialized with their limits), which init containers are sidecars, the overhead. Pods with
+    equal signatures have equal requests."""
+    spec = pod.spec
+    return (
+        tuple(c.resources.SerializeToString(deterministic=True) for c in spec.containers),
+        tuple((is_restartable_init_container(c), c.resources.SerializeToString(deterministic=True))
+              for c in spec.initContainers),
+        tuple((name, q.string) for name, q in spec.overhead.items()),
+    )
+
+
+_REQUESTS_CACHE: dict[tuple[Any, ...], tuple[Resource, Resource]] = {}
+_REQUESTS_CACHE_SIZE = 4096
+
+
+def _requests_of(signature: tuple[Any, ...], pod: Pod) -> tuple[Resource, Resource]:
+    """(requests, non-zero requests) of a pod with this signature, computed once per signature;
+    the Resources are shared: callers copy them."""
+    hit = _REQUESTS_CACHE.get(signature)
+    if hit is None:
+        hit = (pod_requests(pod), non_zero_requests(pod))
+        if len(_REQUESTS_CACHE) >= _REQUESTS_CACHE_SIZE:
+            _REQUESTS_CACHE.clear()
+        _REQUESTS_CACHE[signature] = hit
+    return hit
 
 
 POD_INFO_KEY = "PodInfo"

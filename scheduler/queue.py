@@ -75,6 +75,7 @@ UNSCHEDULABLE = "unschedulable"
 # reflects the most recently changed queue: a process runs one scheduler, hence one queue.
 _PENDING = Gauge("scheduler_pending_pods", "Pending pods by sub-queue (active, backoff, unschedulable)",
                  ["queue"])
+_PENDING_BY_QUEUE = (_PENDING.labels(ACTIVE), _PENDING.labels(BACKOFF), _PENDING.labels(UNSCHEDULABLE))
 _INCOMING = Counter("scheduler_queue_incoming_pods_total",
                     "Pods entering a sub-queue, by sub-queue and the event that sent them", ["queue", "event"])
 
@@ -643,9 +644,10 @@ class SchedulingQueue:
                 waiter.set_result(None)
 
     def _record_depths(self) -> None:
-        _PENDING.labels(ACTIVE).set(len(self._active))
-        _PENDING.labels(BACKOFF).set(len(self._backoff))
-        _PENDING.labels(UNSCHEDULABLE).set(len(self._unschedulable))
+        active, backoff, unschedulable = _PENDING_BY_QUEUE  # children resolved once: this runs per queue op
+        active.set(len(self._active))
+        backoff.set(len(self._backoff))
+        unschedulable.set(len(self._unschedulable))
 
     def _ensure_flusher(self) -> None:
         """Start the flushing task on the running loop, once (again if an earlier loop ended)."""

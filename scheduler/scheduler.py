@@ -42,6 +42,7 @@ ATTEMPTS = Counter("scheduler_schedule_attempts_total", "scheduling attempts by 
 DECISION = Histogram("scheduler_scheduling_algorithm_duration_seconds", "time to decide one pod",
                      buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 BINDS = Counter("scheduler_binds_total", "bind calls by result", ["result"])
+BINDS_OK = BINDS.labels("ok")  # resolved once: counted for every pod
 
 log = get_logger(component="scheduler")
 
@@ -56,6 +57,7 @@ class Scheduler:
                  bind_concurrency: int = 32, may_write: Callable[[], bool] | None = None) -> None:
         self.client = client
         self.profiles = {p.name: p for p in profiles}
+        self._scheduled = {p.name: ATTEMPTS.labels("scheduled", p.name) for p in profiles}
         self.recorder = recorder
         self.factory = factory or SharedInformerFactory(client)
         self.queue = queue or SchedulingQueue()
@@ -172,7 +174,7 @@ class Scheduler:
             self.queue.add_unschedulable_if_not_present(qpi, cycle)
             self._track(self._report_unschedulable(pod, message))
             return
-        ATTEMPTS.labels("scheduled", profile.name).inc()
+        self._scheduled[profile.name].inc()
         assumed = type(pod)()
         assumed.CopyFrom(pod)
         assumed.spec.nodeName = result.node
@@ -206,7 +208,7 @@ class Scheduler:
                 log.warning("binding failed; requeueing", pod=qpi.key, node=node, error=str(exc))
                 self.queue.add_unschedulable_if_not_present(qpi, cycle)
                 return
-        BINDS.labels("ok").inc()
+        BINDS_OK.inc()
         log.info("bound", pod=qpi.key, node=node, rv=pod.metadata.resourceVersion)
         if self.recorder is not None:
             self.recorder.event(pod, "Normal", "Scheduled",

@@ -311,3 +311,17 @@ def test_normalized_image_name(name: str, want: str) -> None:
 def test_image_key(name: str, want: str) -> None:
     """image_key canonicalises Docker references so short and fully qualified names match."""
     assert image_key(name) == want
+
+
+def test_pod_infos_of_one_shape_share_the_arithmetic_but_not_the_objects() -> None:
+    """new_pod_info computes requests once per resource shape; each PodInfo gets its own copies,
+    and a pod differing in any resource field (a sidecar flag, the overhead) gets its own answer."""
+    shape = {"containers": [ctr({"cpu": "100m", "memory": "64Mi"})],
+             "init": [ctr({"cpu": "1"}, name="i", restart="Always")]}
+    a, b = new_pod_info(make_pod("a", **shape)), new_pod_info(make_pod("b", **shape))
+    assert a.requests == b.requests == pod_requests(make_pod("a", **shape))
+    assert a.requests is not b.requests and a.non_zero_requests is not b.non_zero_requests
+    plain_init = new_pod_info(make_pod("c", containers=shape["containers"], init=[ctr({"cpu": "1"}, name="i")]))
+    assert plain_init.requests.milli_cpu == 1000 != a.requests.milli_cpu
+    with_overhead = new_pod_info(make_pod("d", overhead={"cpu": "5m"}, **shape))
+    assert with_overhead.requests.milli_cpu == a.requests.milli_cpu + 5
