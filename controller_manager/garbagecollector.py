@@ -18,7 +18,9 @@ cluster-scoped objects) and ``sync(key)`` is level-triggered like every other co
   object's UID as precondition); with none left, the object is deleted — in the Foreground if
   an owner waits for it and it has dependents of its own, otherwise honouring its own
   orphan/foreground finalizer, else in the Background. The delete carries the UID and
-  resourceVersion the decision was made on.
+  resourceVersion the decision was made on. A dependent about to join a foreground wait while
+  one of its own dependents waits too (maybe a cycle of blocking references) first stops
+  blocking its owners, as Kubernetes does, so a cycle cannot wait forever.
 - **An owner with ``orphan``** (``--cascade=orphan``): the reference to it is removed from every
   dependent, then the finalizer.
 - **An owner with ``foregroundDeletion``**: its dependents are queued (each then deletes itself
@@ -192,10 +194,11 @@ class GarbageCollector:
                 self._solid_in_cache(ref, meta.namespace) for ref in meta.ownerReferences):
             self._enqueue(rt, new)  # a dependent whose owner is missing or deleting
         if old is not None:
-            # A reference dropped (released, orphaned): a foreground owner may be done waiting.
-            kept = {ref.uid for ref in meta.ownerReferences}
+            # A reference dropped (released, orphaned) or no longer blocking: a foreground owner
+            # may be done waiting.
+            blocking = {ref.uid for ref in meta.ownerReferences if ref.blockOwnerDeletion}
             for ref in _meta(old).ownerReferences:
-                if ref.uid not in kept:
+                if ref.blockOwnerDeletion and ref.uid not in blocking:
                     self._wake_waiting_owner(ref, _meta(old).namespace)
 
     def _gone(self, obj: Message) -> None:
@@ -291,8 +294,25 @@ class GarbageCollector:
             except (api.NotFound, api.Conflict):
                 pass  # gone or replaced: its own events bring it back if there is more to do
             return None
-        if waiting and self.dependents(lmeta.uid):
+        deps = self.dependents(lmeta.uid) if waiting else []
+        if deps:
             policy = "Foreground"  # an owner waits for us and we have dependents: they go first
+            if any(_deleting_with(dep, FOREGROUND_FINALIZER) for _, dep in deps):
+                # A dependent of ours is itself waiting in the foreground: possibly a cycle of
+                # blocking references that would wait forever. As Kubernetes does, stop blocking
+                # our waiting owners before joining the wait (the cycle check has false positives;
+                # they only lose the ordering, never an object).
+                unblock = [{"uid": r.uid, "blockOwnerDeletion": False} for r in waiting if r.blockOwnerDeletion]
+                if unblock:
+                    try:
+                        await self.client.patch(rt, lmeta.name, {"metadata": {"ownerReferences": unblock,
+                                                                              "uid": lmeta.uid}},
+                                                namespace=lmeta.namespace, patch_type="strategic")
+                    except api.NotFound:
+                        return None
+                    except api.Conflict:
+                        return Result(requeue=True)
+                    return Result(requeue=True)  # decide again on the unblocked object
         elif ORPHAN_FINALIZER in lmeta.finalizers:
             policy = "Orphan"
         elif FOREGROUND_FINALIZER in lmeta.finalizers:

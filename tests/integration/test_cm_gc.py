@@ -190,3 +190,15 @@ async def test_mirror_pod_collected_only_when_its_node_goes(client: Client, name
     finally:
         await client.delete(NODES, name)
     await eventually(lambda: gone(client, PODS, "mirror", namespace), what="mirror pod collected with its node")
+
+
+async def test_foreground_cycle_of_blocking_references_completes(client: Client, namespace: str,
+                                                                 gc: GarbageCollector) -> None:
+    """A and B own each other, both blocking: the foreground deletion of A must not wait forever."""
+    a = await client.create(CM, configmap("cyc-a"), namespace=namespace)
+    b = await client.create(CM, configmap("cyc-b", [ref(CM, a, block=True)]), namespace=namespace)
+    await client.patch(CM, "cyc-a", {"metadata": {"ownerReferences": [ref(CM, b, block=True)]}}, namespace=namespace)
+    await client.delete(CM, "cyc-a", namespace=namespace, propagation_policy="Foreground")
+    for name in ("cyc-a", "cyc-b"):
+        await eventually(lambda name=name: gone(client, CM, name, namespace),  # type: ignore[misc]
+                         what=f"{name} gone")
