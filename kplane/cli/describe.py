@@ -811,6 +811,16 @@ def _pod_template(w: _Writer, template: Any, ctx: _Context) -> None:
     _tolerations_multiline(w, "  Tolerations", _list(spec, "tolerations"))
 
 
+def describe_pod_template(template: Obj, now: datetime, *, aligned: bool = True) -> str:
+    """The "Pod Template:" section on its own (kubectl's DescribePodTemplate). `kpctl rollout
+    history --revision=N` prints it as kubectl does there: written straight out, tabs not aligned."""
+    w = _Writer()
+    _pod_template(w, template, _Context(now=now, related=Related()))
+    if aligned:
+        return w.render()
+    return "".join("".join(block) for block in w._blocks)
+
+
 _QOS_RESOURCES = ("cpu", "memory")
 
 

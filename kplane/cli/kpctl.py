@@ -1146,8 +1146,12 @@ async def version(ctx: Ctx, client_only: bool, output: str) -> None:
 BOOL_FLAGS = frozenset({"wait", "overwrite", "all", "all-namespaces", "show-labels", "no-headers", "ignore-not-found",
                         "watch", "watch-only", "force", "now", "recursive", "namespaced", "client",
                         # logs / exec / attach / run (kplane/cli/streams.py)
-                        "follow", "previous", "timestamps", "stdin", "tty", "quiet", "rm", "command", "attach"})
+                        "follow", "previous", "timestamps", "stdin", "tty", "quiet", "rm", "command", "attach",
+                        # set image (kplane/cli/rollout.py)
+                        "record"})
 NEGATABLE = frozenset({"wait", "attach"})
+# flags negatable only after a given command word: `rollout status --watch=false` (kplane/cli/rollout.py)
+NEGATABLE_AFTER = {"rollout": frozenset({"watch"})}
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
@@ -1160,7 +1164,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
         if eq and name in BOOL_FLAGS and name != "namespaced" and value.lower() in ("true", "false"):
             if value.lower() == "true":
                 out.append(f"--{name}")
-            elif name in NEGATABLE:
+            elif name in NEGATABLE or any(word in out and name in names for word, names in NEGATABLE_AFTER.items()):
                 out.append(f"--no-{name}")
             continue
         out.append(arg)
@@ -1168,6 +1172,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 
 from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
+from kplane.cli import rollout as _rollout  # noqa: E402,F401  (rollout/scale/set image/create deployment)
 from kplane.cli import streams as _streams  # noqa: E402,F401  (registers logs/exec/attach/run)
 
 
