@@ -158,16 +158,15 @@ class Profile:
         if not feasible:
             result.status = Status.unschedulable(fit_error_message(len(nodes), result.diagnosis))
             return result
-        result.pod_info = state.get(POD_INFO_KEY)
         if len(feasible) == 1:
             result.node = feasible[0].name
-            return result
-        totals = self._prioritize(state, pod, feasible)
-        if isinstance(totals, Status):
-            result.status = totals
-            return result
+        else:
+            totals = self._prioritize(state, pod, feasible)
+            if isinstance(totals, Status):
+                result.status = totals
+                return result
+            result.node = self._select_host(feasible, totals)
         result.pod_info = state.get(POD_INFO_KEY)
-        result.node = self._select_host(feasible, totals)
         return result
 
     def _find_feasible(self, state: CycleState, pod: Any, candidates: list[NodeInfo],
