@@ -1,0 +1,238 @@
+"""kpctl create job / create cronjob: kubectl's generators for batch workloads.
+
+The objects are the ones ``kubectl create job|cronjob`` builds (its create_job.go and
+create_cronjob.go): one container named after the object, the words after ``--`` as its
+``command``, restartPolicy ``Never`` for a Job and ``OnFailure`` (or ``--restart``) for a
+CronJob; ``--from=cronjob/NAME`` instantiates a CronJob's job template by hand, annotated
+``cronjob.kubernetes.io/instantiate: manual`` and owned by the CronJob. ``--dry-run=client -o
+yaml`` prints what kubectl prints (``creationTimestamp: null``, ``resources: {}``,
+``status: {}``); messages and exit codes are kubectl's.
+
+kplane.cli.kpctl imports this module at its very end; the commands register on its ``create``
+group.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Any
+
+# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: make `kplane.cli.kpctl` name that running
+# module, so the commands register on the group actually invoked (see kplane/cli/nodes.py).
+_main = sys.modules.get("__main__")
+if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
+    sys.modules["kplane.cli.kpctl"] = _main
+
+import click  # noqa: E402
+
+from kplane.api import errors as api  # noqa: E402
+from kplane.api.resources import ResourceType, UnknownResource, resolve  # noqa: E402
+from kplane.cli.kpctl import (  # noqa: E402
+    CLIError,
+    Ctx,
+    Obj,
+    _ns_option,
+    check_output,
+    create,
+    echo_obj,
+    kind_name,
+    pass_ctx,
+    run,
+    to_obj,
+)
+
+JOBS: ResourceType = resolve("jobs")
+CRONJOBS: ResourceType = resolve("cronjobs")
+INSTANTIATE_ANNOTATION = "cronjob.kubernetes.io/instantiate"
+DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
+
+
+class DashCommand(click.Command):
+    """Keeps the words after ``--`` apart from NAME (cobra's ArgsLenAtDash): they are the
+    container's command, never flags."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta["after_dash"] = args[at + 1:]
+            args = args[:at]
+        else:
+            ctx.meta["after_dash"] = []
+        return super().parse_args(ctx, args)
+
+
+def usage_error(command: str, message: str) -> CLIError:
+    return CLIError(f"{message}\nSee 'kpctl create {command} -h' for help and examples")
+
+
+def name_from_args(command: str, args: tuple[str, ...]) -> str:
+    """``NameFromCommandArgs``: exactly one NAME before ``--``."""
+    if len(args) != 1:
+        raise usage_error(command, f"exactly one NAME is required, got {len(args)}")
+    return args[0]
+
+
+def _container(name: str, image: str, command: list[str]) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "image": image, "resources": {}}
+    if command:
+        container["command"] = list(command)
+    return container
+
+
+def build_job(name: str, image: str, command: list[str], namespace: str | None) -> Obj:
+    """``createJob``: the Job kubectl generates for ``--image``."""
+    meta: dict[str, Any] = {"name": name, "creationTimestamp": None}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "spec": {"template": {"metadata": {"creationTimestamp": None},
+                                  "spec": {"containers": [_container(name, image, command)],
+                                           "restartPolicy": "Never"}}},
+            "status": {}}
+
+
+def build_job_from_cronjob(name: str, cronjob: Obj, namespace: str | None) -> Obj:
+    """``createJobFromCronJob``: the CronJob's job template, run by hand now."""
+    template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
+    tmeta = template.get("metadata") or {}
+    cmeta = cronjob.get("metadata") or {}
+    annotations = {INSTANTIATE_ANNOTATION: "manual", **(tmeta.get("annotations") or {})}
+    meta: dict[str, Any] = {
+        "name": name, "creationTimestamp": None, "annotations": annotations,
+        # not NewControllerRef: blockOwnerDeletion would need the cronjobs/finalizers permission
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cmeta.get("name", ""),
+                             "uid": cmeta.get("uid", ""), "controller": True}],
+    }
+    if tmeta.get("labels"):
+        meta["labels"] = dict(tmeta["labels"])
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "spec": copy.deepcopy(template.get("spec") or {}), "status": {}}
+
+
+def build_cronjob(name: str, image: str, schedule: str, restart: str, command: list[str],
+                  namespace: str | None) -> Obj:
+    """``createCronJob``: the CronJob kubectl generates."""
+    meta: dict[str, Any] = {"name": name, "creationTimestamp": None}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
+            "spec": {"schedule": schedule,
+                     "jobTemplate": {"metadata": {"name": name, "creationTimestamp": None},
+                                     "spec": {"template": {"metadata": {"creationTimestamp": None},
+                                                           "spec": {"containers": [_container(name, image, command)],
+                                                                    "restartPolicy": restart or "OnFailure"}}}}},
+            "status": {}}
+
+
+def _for_server(obj: Obj) -> Obj:
+    """The object as sent: without kubectl's printed placeholders (null times, empty status)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not (k == "creationTimestamp" and v is None)}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    out = strip(obj)
+    if out.get("status") == {}:
+        del out["status"]
+    return dict(out)
+
+
+async def _create_and_report(ctx: Ctx, rt: ResourceType, obj: Obj, dry_run: str, output: str) -> None:
+    name = obj["metadata"]["name"]
+    if dry_run != "client":
+        try:
+            created = await ctx.client().create(rt, _for_server(obj), namespace=ctx.ns,
+                                                dry_run=dry_run == "server")
+        except api.APIError as exc:
+            if isinstance(exc, api.Unavailable):
+                raise
+            raise CLIError(f"failed to create {rt.singular}: {exc.message}") from None
+        obj = to_obj(rt, created)
+    if output:
+        echo_obj([obj], output)
+    else:
+        click.echo(f"{kind_name(rt, name)} created{DRY_RUN_SUFFIX[dry_run]}")
+
+
+def _cronjob_name(source: str) -> str:
+    """``--from=cronjob/NAME`` (any spelling of the cronjobs resource) -> NAME."""
+    type_name, slash, name = source.partition("/")
+    if not slash or not name or not type_name:
+        raise CLIError(f'arguments in resource/name form must have a single resource and name: "{source}"')
+    try:
+        rt = resolve(type_name)
+    except UnknownResource:
+        raise CLIError(f"the server doesn't have a resource type \"{type_name}\"") from None
+    if rt != CRONJOBS:
+        raise CLIError(f"unknown object type *v1.{rt.kind}")
+    return name
+
+
+@create.command("job", cls=DashCommand)
+@click.argument("args", nargs=-1, metavar="NAME [-- COMMAND [args...]]")
+@_ns_option
+@click.option("--image", default="", help="Image name to run.")
+@click.option("--from", "from_", default="", help="The name of the resource to create a Job from (only CronJob is "
+                                                  "supported), e.g. cronjob/nightly.")
+@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none")
+@click.option("-o", "--output", default="", help="yaml|json|name|jsonpath=TEMPLATE")
+@pass_ctx
+@run
+async def create_job(ctx: Ctx, args: tuple[str, ...], image: str, from_: str, dry_run: str, output: str) -> None:
+    """Create a job with the specified name.
+
+    \b
+    kpctl create job my-job --image=busybox
+    kpctl create job my-job --image=busybox -- date
+    kpctl create job test-job --from=cronjob/a-cronjob
+    """
+    check_output(output)
+    command: list[str] = click.get_current_context().meta.get("after_dash") or []
+    name = name_from_args("job", args)
+    if bool(image) == bool(from_):
+        raise CLIError("either --image or --from must be specified")
+    if command and from_:
+        raise CLIError("cannot specify --from and command")
+    namespace = ctx.namespace or None
+    if image:
+        job = build_job(name, image, command, namespace)
+    else:
+        source = _cronjob_name(from_)
+        cronjob = to_obj(CRONJOBS, await ctx.client().get(CRONJOBS, source, namespace=ctx.ns))
+        job = build_job_from_cronjob(name, cronjob, namespace)
+    await _create_and_report(ctx, JOBS, job, dry_run, output)
+
+
+@create.command("cronjob", cls=DashCommand)
+@click.argument("args", nargs=-1, metavar="NAME --image=image --schedule='0/5 * * * ?' [-- COMMAND [args...]]")
+@_ns_option
+@click.option("--image", default=None, help="Image name to run.")
+@click.option("--schedule", default=None, help="A schedule in the Cron format the job should be run with.")
+@click.option("--restart", default="", help="job's restart policy. supported values: OnFailure, Never")
+@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none")
+@click.option("-o", "--output", default="", help="yaml|json|name|jsonpath=TEMPLATE")
+@pass_ctx
+@run
+async def create_cronjob(ctx: Ctx, args: tuple[str, ...], image: str | None, schedule: str | None, restart: str,
+                         dry_run: str, output: str) -> None:
+    """Create a cron job with the specified name.
+
+    \b
+    kpctl create cronjob my-job --image=busybox --schedule="*/1 * * * *"
+    kpctl create cronjob my-job --image=busybox --schedule="*/1 * * * *" -- date
+    """
+    missing = [f'"{flag}"' for flag, value in (("image", image), ("schedule", schedule)) if value is None]
+    if missing:
+        raise CLIError(f"required flag(s) {', '.join(missing)} not set")
+    check_output(output)
+    command: list[str] = click.get_current_context().meta.get("after_dash") or []
+    name = name_from_args("cronjob", args)
+    cronjob = build_cronjob(name, image or "", schedule or "", restart, command, ctx.namespace or None)
+    await _create_and_report(ctx, CRONJOBS, cronjob, dry_run, output)
+
+
+create.add_command(create_cronjob, "cj")
