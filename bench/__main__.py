@@ -12,7 +12,8 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ("api_write", "watch_fanout", "informer_recovery", "scheduler_throughput", "scheduler_decision")
+BENCHMARKS = ("api_write", "watch_fanout", "informer_recovery", "scheduler_throughput", "scheduler_decision",
+              "deployment_rollout")
 
 
 def main(argv: list[str] | None = None) -> int:
