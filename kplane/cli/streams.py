@@ -30,6 +30,7 @@ if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None)
 import click  # noqa: E402
 
 from kplane.api import errors as api  # noqa: E402
+from kplane.api.labels import selector_from_label_selector, selector_from_set  # noqa: E402
 from kplane.api.resources import UnknownResource, resolve  # noqa: E402
 from kplane.cli.kpctl import (  # noqa: E402
     CLIError,
@@ -71,20 +72,51 @@ def usage_error(command: str, message: str) -> CLIError:
     return CLIError(f"{message}\nSee 'kpctl {command} -h' for help and examples")
 
 
-def pod_name(arg: str) -> str:
-    """`web`, `pod/web`, `pods/web`, `po/web` -> `web` (only pods stream)."""
+async def resolve_pod(ctx: Ctx, arg: str) -> Obj:
+    """`web`, `pod/web` -> that pod; `deploy/web`, `rs/x`, `job/x`, `ds/x`, `sts/x`, `rc/x`, `svc/x`
+    -> one of the pods its selector picks, as kubectl does (scheduled, running and ready pods
+    first, then the oldest), saying which on stderr when there are several."""
     if "/" not in arg:
-        return arg
+        return await get_pod(ctx, arg)
     type_name, _, name = arg.partition("/")
     try:
         rt = resolve(type_name)
     except UnknownResource as exc:
         raise CLIError(str(exc)) from None
-    if rt.kind != "Pod":
-        raise CLIError(f"cannot stream from a {rt.kind}: only pods are supported (pod/NAME)")
     if not name:
         raise CLIError(f'arguments in resource/name form must have a single resource and name: "{arg}"')
-    return name
+    if rt.kind == "Pod":
+        return await get_pod(ctx, name)
+    if rt.kind not in ("Deployment", "ReplicaSet", "ReplicationController", "Job", "DaemonSet", "StatefulSet",
+                       "Service"):
+        raise CLIError(f"cannot attach to {rt.kind}: selector for {rt.kind} not implemented")
+    owner = to_obj(rt, await ctx.client().get(rt, name, namespace=ctx.ns))
+    spec = owner.get("spec") or {}
+    raw = spec.get("selector") or {}
+    if rt.kind in ("ReplicationController", "Service"):
+        selector = selector_from_set(raw)
+    else:
+        selector = selector_from_label_selector(raw)
+    if selector.empty():
+        raise CLIError(f"{rt.kind.lower()} {name} has no selector: cannot pick a pod")
+    pods_rt = resolve("pods")
+    items, _, _ = await ctx.client().list(pods_rt, namespace=ctx.ns, label_selector=str(selector))
+    pods = [to_obj(pods_rt, item) for item in items]
+    if not pods:
+        raise CLIError(f"timed out waiting for the condition: no pods of {rt.kind.lower()}/{name}")
+
+    def rank(pod: Obj) -> tuple[bool, int, bool, str]:
+        status = pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        phase_order = {"Running": 0, "Unknown": 1, "Pending": 2}.get(status.get("phase", ""), 3)
+        created = (pod.get("metadata") or {}).get("creationTimestamp", "")
+        return (not (pod.get("spec") or {}).get("nodeName"), phase_order, not ready, created)
+
+    pods.sort(key=rank)
+    chosen = pods[0]
+    if len(pods) > 1:
+        click.echo(f"Found {len(pods)} pods, using pod/{chosen['metadata']['name']}", err=True)
+    return chosen
 
 
 async def get_pod(ctx: Ctx, name: str) -> Obj:
@@ -255,7 +287,7 @@ async def logs(ctx: Ctx, args: tuple[str, ...], container: str, follow: bool, pr
         raise CLIError("--tail must be greater than or equal to -1")
     if limit_bytes < 0:
         raise CLIError("--limit-bytes must be greater than 0")
-    pod = await get_pod(ctx, pod_name(args[0]))
+    pod = await resolve_pod(ctx, args[0])
     name = pod["metadata"]["name"]
     if container:
         containers, inits = container_names(pod)
@@ -302,7 +334,7 @@ async def exec_(ctx: Ctx, args: tuple[str, ...], container: str, stdin: bool, tt
         raise usage_error("exec", "pod, type/name or --filename must be specified")
     if not command:
         raise usage_error("exec", "you must specify at least one command for the container")
-    pod = await get_pod(ctx, pod_name(words[0]))
+    pod = await resolve_pod(ctx, words[0])
     phase = (pod.get("status") or {}).get("phase", "")
     if phase in ("Succeeded", "Failed"):
         raise CLIError(f"cannot exec into a container in a completed pod; current phase is {phase}")
@@ -372,7 +404,7 @@ async def attach(ctx: Ctx, args: tuple[str, ...], container: str, stdin: bool, t
         raise usage_error("attach", f"expected POD, TYPE/NAME, or TYPE NAME, (at most 2 arguments) saw {len(args)}: "
                                     f"[{' '.join(args)}]")
     target = args[0] if len(args) == 1 else f"{args[0]}/{args[1]}"
-    pod = await get_pod(ctx, pod_name(target))
+    pod = await resolve_pod(ctx, target)
     phase = (pod.get("status") or {}).get("phase", "")
     if phase in ("Succeeded", "Failed"):
         raise CLIError(f"cannot attach a container in a completed pod; current phase is {phase}")

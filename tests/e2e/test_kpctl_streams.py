@@ -304,3 +304,20 @@ async def test_run_interactive_rm(apiserver: APIServer, client: Any, namespace: 
         assert pod.metadata.HasField("deletionTimestamp")  # bound to a node: its kubelet confirms the deletion
     except api.NotFound:
         pass
+
+
+async def test_logs_of_a_workload_picks_one_of_its_pods(apiserver: APIServer, client: Any, namespace: str,
+                                                        kl: Kubelet) -> None:
+    """`kpctl logs rs/NAME` (deploy/, job/, ...) streams from a pod its selector picks, like kubectl."""
+    pod = await kl.add_pod(client, namespace, "picked", ["app"])
+    pod.attempts["app"] = [kl.runtime.exited("app", b"from the picked pod", 0)]
+    await client.patch(resolve("pods"), "picked", {"metadata": {"labels": {"tier": "picked"}}}, namespace=namespace)
+    await client.create(resolve("replicasets"), {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs1"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"tier": "picked"}},
+                 "template": {"metadata": {"labels": {"tier": "picked"}},
+                              "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}}, namespace=namespace)
+    result = await kpctl(apiserver, "logs", "rs/rs1", "-n", namespace)
+    assert (result.returncode, result.stdout) == (0, "from the picked pod\n"), result.stderr
+    result = await kpctl(apiserver, "logs", "configmap/x", "-n", namespace)
+    assert result.returncode == 1 and "selector for ConfigMap not implemented" in result.stderr
