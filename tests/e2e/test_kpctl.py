@@ -269,15 +269,18 @@ def test_watch_survives_an_apiserver_restart(etcd: Any, tmp_path: Path) -> None:
 
 
 def test_kplane_up_status_and_clean_stop(tmp_path: Path) -> None:
-    """`kplane up` starts etcd and the apiserver as processes, writes the config kpctl reads,
-    `kplane status` reports them healthy, and SIGTERM stops everything cleanly."""
+    """`kplane up --nodes 3` starts etcd, the apiserver, the scheduler, the controller-manager and
+    three kubelets as processes, writes the config kpctl reads, `kplane status` reports them
+    healthy, the nodes turn Ready and a Deployment's pods run; SIGTERM stops everything cleanly,
+    pod processes included."""
+    from kplane.cluster.pods import pod_processes
     from kplane.devcluster import free_port
 
     data, config = tmp_path / "data", tmp_path / "config"
     env = {**os.environ, "KPLANE_CONFIG": str(config)}
     up = subprocess.Popen(
         [sys.executable, "-m", "kplane.cli.kplane", "up", "--data-dir", str(data), "--etcd-port", str(free_port()),
-         "--etcd-peer-port", str(free_port()), "--port", str(free_port())],
+         "--etcd-peer-port", str(free_port()), "--port", str(free_port()), "--nodes", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     try:
         wait_until(lambda: config.exists() and (data / "cluster.json").exists(), 90, "kplane up to write its config")
@@ -289,6 +292,26 @@ def test_kplane_up_status_and_clean_stop(tmp_path: Path) -> None:
                                 env=env, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
         assert "apiserver" in status.stdout and "etcd" in status.stdout
+        for component in ("scheduler", "controller-manager", "node-1", "node-2", "node-3"):
+            assert component in status.stdout
+
+        def ready_nodes() -> bool:
+            out = subprocess.run([*KPCTL, "get", "nodes", "--no-headers"], env=env, capture_output=True,
+                                 text=True, timeout=30).stdout.splitlines()
+            return len(out) == 3 and all(line.split()[1] == "Ready" for line in out)
+
+        wait_until(ready_nodes, 90, "three Ready nodes")
+        created = subprocess.run([*KPCTL, "create", "deployment", "pause", "--image=pause", "--replicas=3"],
+                                 env=env, capture_output=True, text=True, timeout=30)
+        assert created.returncode == 0, created.stderr
+
+        def running() -> bool:
+            out = subprocess.run([*KPCTL, "get", "pods", "--no-headers"], env=env, capture_output=True,
+                                 text=True, timeout=30).stdout.splitlines()
+            return len(out) == 3 and all(line.split()[2] == "Running" for line in out)
+
+        wait_until(running, 120, "the deployment's three pods to run")
+        assert pod_processes(data / "kubelet")
     finally:
         up.send_signal(signal.SIGTERM)
         try:
@@ -299,6 +322,7 @@ def test_kplane_up_status_and_clean_stop(tmp_path: Path) -> None:
     assert up.returncode == 0, out[-3000:]
     state = json.loads((data / "cluster.json").read_text())
     assert all(c.get("pid") is None for c in state["components"]), state
+    assert pod_processes(data / "kubelet") == []
 
 
 APPLY_FULL = """\
