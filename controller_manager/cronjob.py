@@ -627,6 +627,15 @@ class CronJobController:
         return out
 
     async def reconcile(self, key: str) -> Result | None:
+        try:
+            return await self._reconcile(key)
+        except api.Conflict as exc:
+            # a write raced one we made moments ago (our cache was behind): not a failure, look
+            # again once the informer has caught up
+            log.debug("write conflict; requeueing", key=key, error=str(exc))
+            return Result(requeue=True)
+
+    async def _reconcile(self, key: str) -> Result | None:
         cj = self.cronjobs.store.get_by_key(key)
         if cj is None:
             return None

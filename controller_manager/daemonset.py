@@ -505,6 +505,15 @@ class DaemonSetController:
     # -- reconcile ----------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        try:
+            return await self._reconcile(key)
+        except api.Conflict as exc:
+            # a write raced one we made moments ago (our cache was behind): not a failure, look
+            # again once the informer has caught up
+            log.debug("write conflict; requeueing", key=key, error=str(exc))
+            return Result(requeue=True)
+
+    async def _reconcile(self, key: str) -> Result | None:
         ds = self.daemonsets.store.get_by_key(key)
         if ds is None:
             self.expectations.delete(key)

@@ -366,6 +366,15 @@ class JobController:
     # -- reconcile -----------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        try:
+            return await self._reconcile(key)
+        except api.Conflict as exc:
+            # a write raced one we made moments ago (our cache was behind): not a failure, look
+            # again once the informer has caught up
+            log.debug("write conflict; requeueing", key=key, error=str(exc))
+            return Result(requeue=True)
+
+    async def _reconcile(self, key: str) -> Result | None:
         ns, name = split_key(key)
         job = self.jobs.store.get_by_key(key)
         if job is None or job.metadata.HasField("deletionTimestamp"):  # type: ignore[attr-defined]
