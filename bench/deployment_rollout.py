@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import local_cluster, machine
+from kplane.api import errors as api
 from kplane.api.pb import apps_pb2
 from kplane.api.resources import object_from_dict, resolve
 from kplane.client.client import Client
@@ -136,10 +137,20 @@ async def wait_complete(client: Client, ns: str, replicas: int, generation: int,
                         procs: list[subprocess.Popen[bytes]]) -> float:
     """Poll until the rollout of ``generation`` is complete; returns time.perf_counter() then."""
     deadline = time.monotonic() + TIMEOUT
+    next_report = time.monotonic() + 10
     while time.monotonic() < deadline:
-        d = await client.get(DEPLOY, "web", namespace=ns)
+        try:
+            d = await client.get(DEPLOY, "web", namespace=ns)
+        except (api.Unavailable, api.Timeout) as exc:  # an overloaded etcd: the rollout goes on, ask again
+            print(f"deployment_rollout: poll failed ({exc}); retrying", file=sys.stderr)
+            await asyncio.sleep(0.5)
+            continue
         assert isinstance(d, apps_pb2.Deployment)
         st = d.status
+        if time.monotonic() >= next_report:
+            next_report += 10
+            print(f"deployment_rollout: generation {generation}: {st.updatedReplicas} updated, {st.replicas} total, "
+                  f"{st.availableReplicas} available of {replicas}", file=sys.stderr)
         if (st.observedGeneration >= generation and st.updatedReplicas == replicas and st.replicas == replicas
                 and st.availableReplicas == replicas):
             return time.perf_counter()

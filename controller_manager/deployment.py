@@ -260,6 +260,9 @@ class _Sync:
         self.cached = cached
         self.now = ctl.clock()
         self.log = log.bind(key=key, resourceVersion=d.metadata.resourceVersion)
+        # The Deployment's ReplicaSets; every write of one replaces it here, so a later step of
+        # the same reconcile never works from (and writes with) a superseded copy.
+        self.rs_list: list[apps_pb2.ReplicaSet] = []
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -277,7 +280,15 @@ class _Sync:
         out = await self.ctl.client.update(REPLICASETS, rs)
         assert isinstance(out, apps_pb2.ReplicaSet)
         self.ctl._wrote(self.key, "rs", out)
+        self._remember(out)
         return out
+
+    def _remember(self, rs: apps_pb2.ReplicaSet) -> None:
+        for i, known in enumerate(self.rs_list):
+            if known.metadata.uid == rs.metadata.uid:
+                self.rs_list[i] = rs
+                return
+        self.rs_list.append(rs)
 
     async def scale_replica_set(self, rs: apps_pb2.ReplicaSet, size: int) -> tuple[bool, apps_pb2.ReplicaSet]:
         """``scaleReplicaSet``: write the size and the deployment's replicas annotations (when
@@ -317,7 +328,7 @@ class _Sync:
                 d.status.observedGeneration = d.metadata.generation
                 await self.update_status()
             return None
-        rs_list = await self.replica_sets_for_deployment()
+        rs_list = self.rs_list = await self.replica_sets_for_deployment()
         if d.metadata.HasField("deletionTimestamp"):
             return await self.sync_status_only(rs_list)
         await self.check_paused_conditions()
@@ -448,6 +459,7 @@ class _Sync:
             self.event("Warning", ro.FAILED_RS_CREATE_REASON, msg)
             raise
         self.ctl._wrote(self.key, "rs", created)
+        self._remember(created)
         if not already_exists:
             self.log.info("created replica set", replicaSet=created.metadata.name, replicas=size,
                           rsResourceVersion=created.metadata.resourceVersion)
