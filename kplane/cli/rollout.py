@@ -220,9 +220,11 @@ def _rollout_targets(args: tuple[str, ...], command: str) -> list[tuple[Resource
     for rt, names in parse_targets(args):
         if not names:
             raise CLIError("required resource not specified")
+        kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+        if rt.plural in ("daemonsets", "statefulsets"):  # kubectl can; kpctl cannot yet
+            raise CLIError(f"kpctl has no {command} for {kind} yet (deployments only)")
         if rt.plural != "deployments":
-            raise CLIError(f'no {command} has been implemented for "{rt.kind}.{rt.group}"' if rt.group
-                           else f'no {command} has been implemented for "{rt.kind}"')
+            raise CLIError(f"no {command} has been implemented for {kind}")
         out.extend((rt, n) for n in names)
     return out
 
