@@ -591,6 +591,7 @@ class CronJobController:
     def __init__(self, ctx: ControllerContext, *, clock: Callable[[], float] = time.time,
                  zone: tzinfo | None = None) -> None:
         self.client = ctx.client
+        self.may_write = ctx.may_write
         self.clock = clock
         self.zone = zone or local_zone()
         self.recorder: EventRecorder = ctx.recorder(COMPONENT)
@@ -627,6 +628,8 @@ class CronJobController:
         return out
 
     async def reconcile(self, key: str) -> Result | None:
+        if self.may_write is not None and not self.may_write():
+            return None  # leadership lost: the next leader reconciles
         try:
             return await self._reconcile(key)
         except api.Conflict as exc:

@@ -421,6 +421,7 @@ class DaemonSetController:
     def __init__(self, ctx: ControllerContext, *, clock: Callable[[], float] = time.time,
                  failed_pod_backoff: float = FAILED_POD_BACKOFF) -> None:
         self.client = ctx.client
+        self.may_write = ctx.may_write
         self.clock = clock
         self.failed_pod_backoff = failed_pod_backoff
         self.recorder = ctx.recorder(COMPONENT)
@@ -505,6 +506,8 @@ class DaemonSetController:
     # -- reconcile ----------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        if self.may_write is not None and not self.may_write():
+            return None  # leadership lost: the next leader reconciles
         try:
             return await self._reconcile(key)
         except api.Conflict as exc:

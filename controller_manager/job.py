@@ -309,6 +309,7 @@ class JobController:
     def __init__(self, ctx: ControllerContext, *, clock: Callable[[], float] = time.time,
                  backoff_base: float = POD_FAILURE_BACKOFF, backoff_max: float = MAX_POD_FAILURE_BACKOFF) -> None:
         self.client = ctx.client
+        self.may_write = ctx.may_write
         self.clock = clock
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.recorder = ctx.recorder(COMPONENT)
@@ -366,6 +367,8 @@ class JobController:
     # -- reconcile -----------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        if self.may_write is not None and not self.may_write():
+            return None  # leadership lost: the next leader reconciles
         try:
             return await self._reconcile(key)
         except api.Conflict as exc:
@@ -686,6 +689,7 @@ class TTLAfterFinishedController:
 
     def __init__(self, ctx: ControllerContext, *, clock: Callable[[], float] = time.time) -> None:
         self.client = ctx.client
+        self.may_write = ctx.may_write
         self.clock = clock
         self.jobs = ctx.factory.informer_for(JOBS)
         self.controller = Controller("ttl-after-finished", self.reconcile, workers=ctx.workers)
@@ -702,6 +706,8 @@ class TTLAfterFinishedController:
         return finished + spec.ttlSecondsAfterFinished - self.clock()
 
     async def reconcile(self, key: str) -> Result | None:
+        if self.may_write is not None and not self.may_write():
+            return None
         job = self.jobs.store.get_by_key(key)
         if job is None:
             return None

@@ -263,8 +263,8 @@ async def test_daemonset_places_one_pod_per_eligible_node(client: Client, namesp
                 return len(pods) == 1 and pods[0].metadata.name != failed.metadata.name
 
             await eventually(replaced, what="failed pod replaced")
-        assert "FailedDaemonPod" in await reasons(client, namespace, "agent")
-        assert "SuccessfulCreate" in await reasons(client, namespace, "agent")
+        await eventually(lambda: _has_reasons(client, namespace, "agent", {"FailedDaemonPod", "SuccessfulCreate"}),
+                         what="events")
 
 
 async def _running(client: Client, namespace: str, name: str) -> bool:
@@ -566,7 +566,11 @@ async def test_suspend_resume_and_ttl(client: Client, namespace: str, apiserver:
         assert conditions(st)["Suspended"] == ("True", "JobSuspended") and not await pods_in(client, namespace)
         await client.patch(JOBS, "later", {"spec": {"suspend": False}}, namespace=namespace)
         pod = (await active_pods(client, namespace, 1))[0]
-        assert conditions(await job_status(client, namespace, "later"))["Suspended"] == ("False", "JobResumed")
+
+        async def resumed() -> bool:
+            return conditions(await job_status(client, namespace, "later"))["Suspended"] == ("False", "JobResumed")
+
+        await eventually(resumed, what="Suspended False (JobResumed)")
         await set_pod_status(client, pod, "Succeeded")
 
         async def deleted() -> bool:
@@ -643,9 +647,16 @@ async def test_cronjob_schedules_jobs(client: Client, namespace: str, apiserver:
         assert first.metadata.annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
             times[0].strftime("%Y-%m-%dT%H:%M:%SZ")
         assert first.metadata.ownerReferences[0].kind == "CronJob" and first.metadata.ownerReferences[0].controller
-        st = object_to_dict(CRONJOBS, await client.get(CRONJOBS, "tick", namespace=namespace))["status"]
-        assert [a["name"] for a in st["active"]] == [name_at(times[0])]
-        assert st["lastScheduleTime"] == times[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        async def cj_status(**want: Any) -> bool:
+            st = object_to_dict(CRONJOBS, await client.get(CRONJOBS, "tick", namespace=namespace)).get("status", {})
+            assert all(st.get(k) == v for k, v in want.items()), st
+            return True
+
+        await eventually(lambda: cj_status(active=[{
+            "kind": "Job", "namespace": namespace, "name": name_at(times[0]), "uid": first.metadata.uid,
+            "apiVersion": "batch/v1", "resourceVersion": first.metadata.resourceVersion}],
+            lastScheduleTime=times[0].strftime("%Y-%m-%dT%H:%M:%SZ")), what="status of the first run")
         # Forbid: the next time passes while the first Job still runs
         at(times[1], ctrl)
         await eventually(lambda: _has_reasons(client, namespace, "tick", {"JobAlreadyActive"}), what="forbidden")
@@ -653,9 +664,9 @@ async def test_cronjob_schedules_jobs(client: Client, namespace: str, apiserver:
         # the first Job completes: it leaves the active list and the overdue run starts
         await complete_job(client, namespace, name_at(times[0]), times[0])
         await eventually(lambda: jobs_are([name_at(times[0]), name_at(times[1])]), what="the second run")
-        st = object_to_dict(CRONJOBS, await client.get(CRONJOBS, "tick", namespace=namespace))["status"]
-        assert st["lastSuccessfulTime"] == times[0].strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert "SawCompletedJob" in await reasons(client, namespace, "tick")
+        await eventually(lambda: cj_status(lastSuccessfulTime=times[0].strftime("%Y-%m-%dT%H:%M:%SZ")),
+                         what="lastSuccessfulTime")
+        await eventually(lambda: _has_reasons(client, namespace, "tick", {"SawCompletedJob"}), what="SawCompletedJob")
         # history limit 1: when the second completes, the first is deleted
         await complete_job(client, namespace, name_at(times[1]), times[1])
         ctrl.controller.queue.add(key)
@@ -670,7 +681,7 @@ async def test_cronjob_schedules_jobs(client: Client, namespace: str, apiserver:
         late = times[3] + timedelta(minutes=5 * 300)
         at(late, ctrl)
         await eventually(lambda: jobs_are([name_at(times[1]), name_at(late)]), what="only the most recent")
-        assert "TooManyMissedTimes" in await reasons(client, namespace, "tick")
+        await eventually(lambda: _has_reasons(client, namespace, "tick", {"TooManyMissedTimes"}), what="warning")
         # suspended: nothing new
         await client.patch(CRONJOBS, "tick", {"spec": {"suspend": True}}, namespace=namespace)
 
