@@ -158,18 +158,16 @@ async def _create_and_report(ctx: Ctx, rt: ResourceType, obj: Obj, dry_run: str,
         click.echo(f"{kind_name(rt, name)} created{DRY_RUN_SUFFIX[dry_run]}")
 
 
-def _cronjob_name(source: str) -> str:
-    """``--from=cronjob/NAME`` (any spelling of the cronjobs resource) -> NAME."""
+def _source(source: str) -> tuple[ResourceType, str]:
+    """``--from=TYPE/NAME`` -> (resource type, name); kubectl reads the object before it checks
+    that it is a CronJob."""
     type_name, slash, name = source.partition("/")
     if not slash or not name or not type_name:
         raise CLIError(f'arguments in resource/name form must have a single resource and name: "{source}"')
     try:
-        rt = resolve(type_name)
+        return resolve(type_name), name
     except UnknownResource:
         raise CLIError(f"the server doesn't have a resource type \"{type_name}\"") from None
-    if rt != CRONJOBS:
-        raise CLIError(f"unknown object type *v1.{rt.kind}")
-    return name
 
 
 @create.command("job", cls=DashCommand)
@@ -201,9 +199,11 @@ async def create_job(ctx: Ctx, args: tuple[str, ...], image: str, from_: str, dr
     if image:
         job = build_job(name, image, command, namespace)
     else:
-        source = _cronjob_name(from_)
-        cronjob = to_obj(CRONJOBS, await ctx.client().get(CRONJOBS, source, namespace=ctx.ns))
-        job = build_job_from_cronjob(name, cronjob, namespace)
+        rt, source = _source(from_)
+        found = await ctx.client().get(rt, source, namespace=ctx.ns)
+        if rt != CRONJOBS:
+            raise CLIError(f"unknown object type *v1.{rt.kind}")
+        job = build_job_from_cronjob(name, to_obj(CRONJOBS, found), namespace)
     await _create_and_report(ctx, JOBS, job, dry_run, output)
 
 
