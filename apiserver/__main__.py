@@ -21,6 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bookmark-interval", default="5s", help="how often watchers get a BOOKMARK")
     parser.add_argument("--default-watch-cache-size", type=int, default=10_000,
                         help="recent events kept per resource for watch replay (older: served from etcd)")
+    parser.add_argument("--event-ttl", default="1h",
+                        help="how long an Event lives after its last update (etcd leases; 0: forever)")
+    parser.add_argument("--audit-log-path", default="",
+                        help="write the audit log (JSON lines, audit.k8s.io/v1 Events) to this file (default: off)")
+    parser.add_argument("--audit-level", default="Metadata", choices=["None", "Metadata", "Request", "RequestResponse"],
+                        help="what each audit line holds: Metadata (who, verb, object, revision), + Request body, "
+                        "+ Response object")
+    parser.add_argument("--audit-log-maxsize", type=float, default=100.0,
+                        help="rotate the audit log at this many megabytes")
+    parser.add_argument("--audit-log-maxbackup", type=int, default=3, help="rotated audit logs to keep")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     parser.add_argument("--log-level", default="info")
     ns = parser.parse_args(argv)
@@ -35,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
             compaction_interval=parse_duration(ns.compaction_interval),
             bookmark_interval=parse_duration(ns.bookmark_interval),
             watch_cache_size=ns.default_watch_cache_size,
+            event_ttl=parse_duration(ns.event_ttl),
+            audit_log_path=ns.audit_log_path,
+            audit_level=ns.audit_level,
+            audit_log_max_size_mb=ns.audit_log_maxsize,
+            audit_log_max_backups=ns.audit_log_maxbackup,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -27,6 +27,7 @@ import json_merge_patch
 import jsonpatch
 from google.protobuf.message import Message
 
+from apiserver import managedfields
 from apiserver import patch as smpatch
 from apiserver.storage import FutureRevision, KeyExists, RevisionCompacted, RevisionMismatch, Storage
 from apiserver.strategy import Strategy, spec_part, strategy_for
@@ -207,6 +208,7 @@ class Registry:
         if errors:
             raise api.Invalid.for_object(rt.kind, name, errors, rt.group)
         await self._admit_namespace(rt, namespace, name)
+        managedfields.stamp_write(rt.api_version, obj, None)
         msg, raw = self._storable(rt, obj)
         key = rt.key(namespace, name)
         if dry_run:
@@ -408,6 +410,7 @@ class Registry:
             new_obj = self._prepare_update(rt, strategy, new, old, subresource)
             if new_obj is None:  # nothing changed: no write, no new revision (as Kubernetes)
                 return Result(self._with_rv(self.encode(rt, old), kv.mod_revision))
+            managedfields.stamp_write(rt.api_version, new_obj, old, subresource)
             meta = new_obj["metadata"]
             finished = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and not (
                 rt.kind == "Pod" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0) and not (
@@ -441,7 +444,7 @@ class Registry:
                 f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: {old_meta.get('uid')}")
         # Server-owned metadata always comes from the stored object.
         for key in ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds",
-                    "namespace", "name", "selfLink"):
+                    "namespace", "name", "selfLink", "managedFields"):
             if key in old_meta:
                 meta[key] = old_meta[key]
             else:

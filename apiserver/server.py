@@ -12,6 +12,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from apiserver.audit import AuditLog
+from apiserver.history import History, WriteRecorder
+from apiserver.leases import LeaseManager
 from apiserver.registry import Registry
 from apiserver.service import APIService
 from apiserver.storage import EtcdUnavailable, Storage
@@ -31,6 +34,11 @@ class Options:
     compaction_interval: float = 300.0
     bookmark_interval: float = 5.0
     watch_cache_size: int = 10_000
+    event_ttl: float = 3600.0
+    audit_log_path: str = ""
+    audit_level: str = "Metadata"
+    audit_log_max_size_mb: float = 100.0
+    audit_log_max_backups: int = 3
 
 
 class Compactor:
@@ -81,8 +89,16 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     registry = Registry(storage, watch_cache_size=opts.watch_cache_size)
-    api_pb2_grpc.add_APIServicer_to_server(APIService(registry, storage, bookmark_interval=opts.bookmark_interval),
-                                           server)
+    # Every write records its writer, deletes leave tombstones, Events expire (apiserver/history.py):
+    # tombstones live as long as the history they point into.
+    storage.hooks = WriteRecorder(LeaseManager(storage), event_ttl=opts.event_ttl,
+                                  tombstone_ttl=opts.compaction_retention + opts.compaction_interval)
+    audit = AuditLog(opts.audit_log_path or None, opts.audit_level, max_size_mb=opts.audit_log_max_size_mb,
+                     max_backups=opts.audit_log_max_backups)
+    history = History(storage, retention=opts.compaction_retention, interval=opts.compaction_interval,
+                      event_ttl=opts.event_ttl)
+    api_pb2_grpc.add_APIServicer_to_server(APIService(registry, storage, bookmark_interval=opts.bookmark_interval,
+                                                      audit=audit, history=history), server)
     reflection.enable_server_reflection(
         (api_pb2.DESCRIPTOR.services_by_name["API"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     if opts.metrics_port:
@@ -119,6 +135,7 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     compactor.cancel()
     await server.stop(grace=2)
+    audit.close()
     await registry.stop()
     await storage.close()
 

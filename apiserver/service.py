@@ -21,6 +21,8 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 import kplane
+from apiserver.audit import AuditLog
+from apiserver.history import History as HistoryAPI
 from apiserver.proxy import StreamProxy
 from apiserver.registry import Registry
 from apiserver.storage import EtcdUnavailable, RevisionCompacted, Storage, WriteOutcomeUnknown
@@ -58,8 +60,11 @@ def rpc_method(verb: str) -> Callable[[Handler[R]], Handler[R]]:
             resource = request.ref.resource if hasattr(request, "ref") else ""
             start = time.perf_counter()
             code = "OK"
+            response = None
+            scope = self.audit.begin(verb, request, context)  # who is asking (apiserver/audit.py)
             try:
-                return await fn(self, request, context)
+                response = await fn(self, request, context)
+                return response
             except api.APIError as exc:
                 code = exc.grpc_code.name
                 await _abort(context, exc)
@@ -84,6 +89,7 @@ def rpc_method(verb: str) -> Callable[[Handler[R]], Handler[R]]:
             finally:
                 REQUESTS.labels(verb, resource, code).inc()
                 LATENCY.labels(verb, resource).observe(time.perf_counter() - start)
+                self.audit.end(scope, code, response)
             raise AssertionError("unreachable")
 
         return wrapper
@@ -97,11 +103,14 @@ async def _abort(context: grpc.aio.ServicerContext, exc: api.APIError) -> None:
 
 
 class APIService(api_pb2_grpc.APIServicer):
-    def __init__(self, registry: Registry, storage: Storage, *, bookmark_interval: float = 5.0) -> None:
+    def __init__(self, registry: Registry, storage: Storage, *, bookmark_interval: float = 5.0,
+                 audit: AuditLog | None = None, history: HistoryAPI | None = None) -> None:
         self.registry = registry
         self.storage = storage
         self.bookmark_interval = bookmark_interval
         self.streams = StreamProxy(registry)
+        self.audit = audit or AuditLog()
+        self.history = history or HistoryAPI(storage)
 
     # -- request decoding --------------------------------------------------------------------
 
@@ -380,10 +389,30 @@ class APIService(api_pb2_grpc.APIServicer):
         async for out in self.streams.session(request_iterator, context, attach=True):
             yield out
 
+    # -- history, the change stream, retention (apiserver/history.py) -------------------------
+
+    async def History(self, request: api_pb2.HistoryRequest,
+                      context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.HistoryBatch]:
+        self.audit.end(self.audit.begin("get", request, context), "OK")
+        async for batch in self.history.serve_history(request, context):
+            yield batch
+
+    async def Changes(self, request: api_pb2.ChangesRequest,
+                      context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.ChangeBatch]:
+        self.audit.end(self.audit.begin("watch", request, context), "OK")
+        async for batch in self.history.serve_changes(request, context):
+            yield batch
+
+    @rpc_method("get")
+    async def Retention(self, request: api_pb2.RetentionRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.RetentionInfo:
+        return await self.history.retention_info()
+
     # -- watch -------------------------------------------------------------------------------
 
     async def Watch(self, request: api_pb2.WatchRequest,
                     context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
+        self.audit.end(self.audit.begin("watch", request, context), "OK")
         try:
             rt = self._resource(request.ref)
             namespace = self._namespace(rt, request.ref, required=False)

@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlparse
 
 import aetcd
@@ -64,6 +65,24 @@ class EtcdUnavailable(StorageError):
     pass
 
 
+class LeaseNotFound(StorageError):
+    """A put named a lease etcd no longer has (revoked, or expired while cached)."""
+
+
+class WriteHooks(Protocol):
+    """What the server adds to every compare-and-swap write (apiserver/history.py): an etcd lease
+    for keys that expire (Events), and extra puts in the same transaction (who wrote it)."""
+
+    async def write_ops(self, key: str, op: str) -> tuple[int, list[tuple[str, bytes, int]]]:
+        """(lease for the key's own put or 0, extra puts as (key, value, lease)); op is
+        "create", "update" or "delete"."""
+        ...
+
+    def lease_lost(self) -> None:
+        """A put failed with LeaseNotFound: forget cached leases (the write is retried once)."""
+        ...
+
+
 class WriteOutcomeUnknown(StorageError):
     """A transaction timed out after it was sent: it may or may not have been applied."""
 
@@ -95,6 +114,7 @@ class Storage:
         self._client: aetcd.Client | None = None
         self._kv: rpc.KVStub | None = None
         self._lock = asyncio.Lock()
+        self.hooks: WriteHooks | None = None
 
     # -- connection ------------------------------------------------------------------------
 
@@ -146,6 +166,8 @@ class Storage:
                 raise RevisionCompacted(0, details) from None
             if "future revision" in details:
                 raise FutureRevision(details) from None
+            if "lease not found" in details:
+                raise LeaseNotFound(details) from None
             if method == "Txn" and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise WriteOutcomeUnknown(f"etcd did not answer in time: {details}") from None
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -209,42 +231,48 @@ class Storage:
 
     # -- writes (all compare-and-swap) -----------------------------------------------------
 
+    async def _write(self, key: str, op: str, compare: object, value: bytes | None) -> object:
+        """One compare-and-swap transaction: `value` put (or the key deleted when None) plus the
+        hooks' extra puts if `compare` holds, else the key's current state read back."""
+        k = key.encode()
+        for attempt in (0, 1):
+            lease, extra = await self.hooks.write_ops(key, op) if self.hooks is not None else (0, [])
+            main = (rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k)) if value is None
+                    else rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, lease=lease)))
+            success = [main, *(rpc.RequestOp(request_put=rpc.PutRequest(key=ek.encode(), value=ev, lease=el))
+                               for ek, ev, el in extra)]
+            failure = [] if op == "create" else [rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]
+            try:
+                return await self._call("Txn", rpc.TxnRequest(compare=[compare], success=success, failure=failure))
+            except LeaseNotFound:
+                # nothing was applied: a transaction fails as a whole; retry with fresh leases
+                if attempt or self.hooks is None:
+                    raise
+                self.hooks.lease_lost()
+        raise AssertionError("unreachable")
+
     async def create(self, key: str, value: bytes) -> int:
         """Put key only if it does not exist (create_revision == 0). Returns the new revision."""
-        k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
-        )
-        resp = await self._call("Txn", req)
+        cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)
+        resp = await self._write(key, "create", cmp, value)
         if not resp.succeeded:  # type: ignore[attr-defined]
             raise KeyExists(key)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
         """Put key only if its mod_revision is still expected_revision; else RevisionMismatch."""
-        k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
-                                 mod_revision=expected_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
-        )
-        resp = await self._call("Txn", req)
+        cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                          mod_revision=expected_revision)
+        resp = await self._write(key, "update", cmp, value)
         if not resp.succeeded:  # type: ignore[attr-defined]
             raise RevisionMismatch(self._current_from_failure(key, resp))
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def delete(self, key: str, expected_revision: int) -> int:
         """Delete key only if its mod_revision is still expected_revision; else RevisionMismatch."""
-        k = key.encode()
-        req = rpc.TxnRequest(
-            compare=[rpc.Compare(key=k, result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
-                                 mod_revision=expected_revision)],
-            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
-        )
-        resp = await self._call("Txn", req)
+        cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
+                          mod_revision=expected_revision)
+        resp = await self._write(key, "delete", cmp, None)
         if not resp.succeeded:  # type: ignore[attr-defined]
             raise RevisionMismatch(self._current_from_failure(key, resp))
         return int(resp.header.revision)  # type: ignore[attr-defined]
@@ -289,8 +317,11 @@ class Storage:
 
     # -- watch -----------------------------------------------------------------------------
 
-    def open_watch(self, prefix: str, start_revision: int, *, prev_kv: bool = False) -> EtcdWatch:
-        return EtcdWatch(rpc.WatchStub(self.channel), prefix, start_revision, prev_kv=prev_kv)
+    def open_watch(self, prefix: str, start_revision: int, *, prev_kv: bool = False,
+                   range_end: bytes | None = None) -> EtcdWatch:
+        """A watch on every key under `prefix` (or on [prefix, range_end) when range_end is given:
+        b"" watches the one key, b"\\0" every key from it on)."""
+        return EtcdWatch(rpc.WatchStub(self.channel), prefix, start_revision, prev_kv=prev_kv, range_end=range_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +337,13 @@ class EtcdWatch:
     compaction surfaced as RevisionCompacted. `request_progress()` asks etcd to confirm how far
     it has delivered (used to serve consistent reads from the watch cache)."""
 
-    def __init__(self, stub: rpc.WatchStub, prefix: str, start_revision: int, *, prev_kv: bool) -> None:
+    def __init__(self, stub: rpc.WatchStub, prefix: str, start_revision: int, *, prev_kv: bool,
+                 range_end: bytes | None = None) -> None:
         self._stub = stub
         self._requests: asyncio.Queue[object] = asyncio.Queue()
         key = prefix.encode()
         self._requests.put_nowait(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-            key=key, range_end=_range_end(key), start_revision=start_revision, progress_notify=True,
+            key=key, range_end=_range_end(key) if range_end is None else range_end, start_revision=start_revision, progress_notify=True,
             prev_kv=prev_kv, watch_id=random.randint(1, 2**62),
         )))
         self._call: object | None = None

@@ -33,7 +33,7 @@ from kplane.api.resources import ResourceType, for_type_url, pack, unpack
 
 Body = Message | dict[str, Any]
 
-_IDEMPOTENT = {"Get", "List", "Discover", "Version", "GetScale"}
+_IDEMPOTENT = {"Get", "List", "Discover", "Version", "GetScale", "Retention"}
 
 
 def ref(rt: ResourceType, namespace: str = "", name: str = "", subresource: str = "") -> api_pb2.ResourceRef:
@@ -84,11 +84,15 @@ class _Connection:
 
 
 class Client:
-    def __init__(self, servers: Sequence[str] | str, *, identity: str = "kplane-client", timeout: float = 30.0) -> None:
+    def __init__(self, servers: Sequence[str] | str, *, identity: str = "kplane-client", timeout: float = 30.0,
+                 user: str = "") -> None:
         self.servers = [s.strip() for s in (servers.split(",") if isinstance(servers, str) else servers) if s.strip()]
         if not self.servers:
             raise ValueError("no apiserver address given")
+        # Who writes (the field manager recorded on objects and in history) and, for command-line
+        # clients, the person behind it.
         self.identity = identity
+        self.user = user
         self.timeout = timeout
         self._index = 0
         self._generation = 0
@@ -158,6 +162,8 @@ class Client:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        if self.user:
+            return (("x-kplane-identity", self.identity), ("x-kplane-user", self.user))
         return (("x-kplane-identity", self.identity),)
 
     async def _call(self, method: str, request: Message, timeout: float | None = None) -> Any:
@@ -320,6 +326,29 @@ class Client:
             call.cancel()
             await self._release(conn)
 
+    # -- history, the change stream, retention -----------------------------------------------
+
+    def history(self, rt: ResourceType, name: str, *, namespace: str = "", include_deleted: bool = False,
+                at_revision: int = 0) -> AsyncIterator[api_pb2.HistoryEntry]:
+        """Every retained revision of one object, oldest first, each with its writer (or, with
+        `at_revision`, the object as it was then). Compacted history raises Expired."""
+        req = api_pb2.HistoryRequest(ref=ref(rt, namespace, name), include_deleted=include_deleted,
+                                     at_revision=at_revision)
+        return _server_stream(self, "History", req, "entries")
+
+    def changes(self, *, since_revision: int = 0, follow: bool = False, resources: Sequence[ResourceType] = (),
+                namespace: str = "", label_selector: str = "") -> AsyncIterator[api_pb2.Change]:
+        """The cluster's changes after `since_revision` (0: the oldest retained) in revision order,
+        with previous states and writers; with `follow`, live until the iterator is closed."""
+        req = api_pb2.ChangesRequest(since_revision=since_revision, follow=follow, namespace=namespace,
+                                     label_selector=label_selector,
+                                     resources=[ref(rt) for rt in resources])
+        return _server_stream(self, "Changes", req, "changes")
+
+    async def retention(self) -> api_pb2.RetentionInfo:
+        """The oldest retained revision, the current one and the compaction policy."""
+        return await self._call("Retention", api_pb2.RetentionRequest())  # type: ignore[no-any-return]
+
     # -- pods/log, pods/exec, pods/attach (proxied by the apiserver to the pod's kubelet) --------
 
     def logs(self, namespace: str, name: str, *, container: str = "", follow: bool = False, previous: bool = False,
@@ -479,6 +508,24 @@ async def _logs(client: Client, namespace: str, name: str, *, container: str = "
         async for chunk in call:
             if chunk.data:
                 yield chunk.data
+    except grpc.aio.AioRpcError as exc:
+        if _connection_lost(exc):
+            client._failover(conn)
+        raise api.from_rpc_error(exc) from None
+    finally:
+        call.cancel()
+        await client._release(conn)
+
+
+async def _server_stream(client: Client, method: str, request: Message, field: str) -> AsyncIterator[Any]:
+    """A server-streaming call of batches (History, Changes), flattened; never retried on another
+    server mid-stream."""
+    conn = client._acquire()
+    call = getattr(conn.stub, method)(request, metadata=client.metadata)
+    try:
+        async for batch in call:
+            for item in getattr(batch, field):
+                yield item
     except grpc.aio.AioRpcError as exc:
         if _connection_lost(exc):
             client._failover(conn)

@@ -23,51 +23,70 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from kplane.api.pb import meta_pb2 as kplane_dot_api_dot_pb_dot_meta__pb2
 from kplane.api.pb import stream_pb2 as kplane_dot_api_dot_pb_dot_stream__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kplane/api/pb/api.proto\x12\rkplane.api.v1\x1a\x19google/protobuf/any.proto\x1a\x18kplane/api/pb/meta.proto\x1a\x1akplane/api/pb/stream.proto\"u\n\x0bResourceRef\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x13\n\x0bsubresource\x18\x06 \x01(\t\"J\n\x04\x42ody\x12&\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.AnyH\x00\x12\x0e\n\x04json\x18\x02 \x01(\tH\x00\x42\n\n\x08\x65ncoding\"\x83\x01\n\rCreateRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.kplane.api.v1.Body\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x15\n\rfield_manager\x18\x04 \x01(\t\"O\n\nGetRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xa1\x01\n\x0bListRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"_\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"\x83\x01\n\rUpdateRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.kplane.api.v1.Body\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x15\n\rfield_manager\x18\x04 \x01(\t\"\x82\x01\n\x0cPatchRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x12\n\npatch_type\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x15\n\rfield_manager\x18\x05 \x01(\t\"~\n\rDeleteRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x44\n\x07options\x18\x02 \x01(\x0b\x32\x33.k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions\"Y\n\x0eObjectResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x10\n\x08warnings\x18\x03 \x03(\t\"\x9a\x01\n\x0cWatchRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x05 \x01(\x08\"@\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"\x11\n\x0f\x44iscoverRequest\"\xc2\x01\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsingular_name\x18\x02 \x01(\t\x12\x12\n\nnamespaced\x18\x03 \x01(\x08\x12\r\n\x05group\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\r\n\x05verbs\x18\x07 \x03(\t\x12\x13\n\x0bshort_names\x18\x08 \x03(\t\x12\x12\n\ncategories\x18\t \x03(\t\x12\x14\n\x0csubresources\x18\n \x03(\t\"A\n\x10\x44iscoverResponse\x12-\n\tresources\x18\x01 \x03(\x0b\x32\x1a.kplane.api.v1.APIResource\"\x10\n\x0eVersionRequest\"b\n\x0bVersionInfo\x12\x13\n\x0bgit_version\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x16\n\x0epython_version\x18\x03 \x01(\t\x12\x14\n\x0c\x65tcd_version\x18\x04 \x01(\t2\xdc\x08\n\x03\x41PI\x12\x45\n\x06\x43reate\x12\x1c.kplane.api.v1.CreateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12?\n\x03Get\x12\x19.kplane.api.v1.GetRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12?\n\x04List\x12\x1a.kplane.api.v1.ListRequest\x1a\x1b.kplane.api.v1.ListResponse\x12\x45\n\x06Update\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12K\n\x0cUpdateStatus\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x43\n\x05Patch\x12\x1b.kplane.api.v1.PatchRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x45\n\x06\x44\x65lete\x12\x1c.kplane.api.v1.DeleteRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x41\n\x05Watch\x12\x1b.kplane.api.v1.WatchRequest\x1a\x19.kplane.api.v1.WatchEvent0\x01\x12\x43\n\x04\x42ind\x12\x1c.kplane.api.v1.CreateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x44\n\x08GetScale\x12\x19.kplane.api.v1.GetRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12J\n\x0bUpdateScale\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12K\n\x08\x44iscover\x12\x1e.kplane.api.v1.DiscoverRequest\x1a\x1f.kplane.api.v1.DiscoverResponse\x12\x44\n\x07Version\x12\x1d.kplane.api.v1.VersionRequest\x1a\x1a.kplane.api.v1.VersionInfo\x12;\n\x03Log\x12\x19.kplane.api.v1.LogRequest\x1a\x17.kplane.api.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kplane.api.v1.ExecInput\x1a\x19.kplane.api.v1.ExecOutput(\x01\x30\x01\x12\x41\n\x06\x41ttach\x12\x18.kplane.api.v1.ExecInput\x1a\x19.kplane.api.v1.ExecOutput(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17kplane/api/pb/api.proto\x12\rkplane.api.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18kplane/api/pb/meta.proto\x1a\x1akplane/api/pb/stream.proto\"u\n\x0bResourceRef\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x13\n\x0bsubresource\x18\x06 \x01(\t\"J\n\x04\x42ody\x12&\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.AnyH\x00\x12\x0e\n\x04json\x18\x02 \x01(\tH\x00\x42\n\n\x08\x65ncoding\"\x83\x01\n\rCreateRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.kplane.api.v1.Body\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x15\n\rfield_manager\x18\x04 \x01(\t\"O\n\nGetRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xa1\x01\n\x0bListRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"_\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"\x83\x01\n\rUpdateRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12!\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x13.kplane.api.v1.Body\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x15\n\rfield_manager\x18\x04 \x01(\t\"\x82\x01\n\x0cPatchRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x12\n\npatch_type\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x15\n\rfield_manager\x18\x05 \x01(\t\"~\n\rDeleteRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x44\n\x07options\x18\x02 \x01(\x0b\x32\x33.k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions\"Y\n\x0eObjectResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x10\n\x08warnings\x18\x03 \x03(\t\"\x9a\x01\n\x0cWatchRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x05 \x01(\x08\"@\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"\x11\n\x0f\x44iscoverRequest\"\xc2\x01\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsingular_name\x18\x02 \x01(\t\x12\x12\n\nnamespaced\x18\x03 \x01(\x08\x12\r\n\x05group\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\r\n\x05verbs\x18\x07 \x03(\t\x12\x13\n\x0bshort_names\x18\x08 \x03(\t\x12\x12\n\ncategories\x18\t \x03(\t\x12\x14\n\x0csubresources\x18\n \x03(\t\"A\n\x10\x44iscoverResponse\x12-\n\tresources\x18\x01 \x03(\x0b\x32\x1a.kplane.api.v1.APIResource\"\x10\n\x0eVersionRequest\"b\n\x0bVersionInfo\x12\x13\n\x0bgit_version\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x16\n\x0epython_version\x18\x03 \x01(\t\x12\x14\n\x0c\x65tcd_version\x18\x04 \x01(\t\"y\n\x0bWriteRecord\x12\x0f\n\x07manager\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0c\n\x04verb\x18\x03 \x01(\t\x12\x13\n\x0bsubresource\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0eHistoryRequest\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x17\n\x0finclude_deleted\x18\x02 \x01(\x08\x12\x13\n\x0b\x61t_revision\x18\x03 \x01(\x03\"\xa2\x01\n\x0cHistoryEntry\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12$\n\x06object\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x06writer\x18\x04 \x01(\x0b\x32\x1a.kplane.api.v1.WriteRecord\x12 \n\x18oldest_retained_revision\x18\x05 \x01(\x03\"<\n\x0cHistoryBatch\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.kplane.api.v1.HistoryEntry\"\x92\x01\n\x0e\x43hangesRequest\x12\x16\n\x0esince_revision\x18\x01 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12-\n\tresources\x18\x03 \x03(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x16\n\x0elabel_selector\x18\x05 \x01(\t\"\xcb\x01\n\x06\x43hange\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\'\n\x03ref\x18\x03 \x01(\x0b\x32\x1a.kplane.api.v1.ResourceRef\x12$\n\x06object\x18\x04 \x01(\x0b\x32\x14.google.protobuf.Any\x12&\n\x08previous\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x12*\n\x06writer\x18\x06 \x01(\x0b\x32\x1a.kplane.api.v1.WriteRecord\"5\n\x0b\x43hangeBatch\x12&\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x15.kplane.api.v1.Change\"\x12\n\x10RetentionRequest\"\x92\x01\n\rRetentionInfo\x12\x17\n\x0foldest_revision\x18\x01 \x01(\x03\x12\x18\n\x10\x63urrent_revision\x18\x02 \x01(\x03\x12\x19\n\x11retention_seconds\x18\x03 \x01(\x01\x12\x18\n\x10interval_seconds\x18\x04 \x01(\x01\x12\x19\n\x11\x65vent_ttl_seconds\x18\x05 \x01(\x01\x32\xb9\n\n\x03\x41PI\x12\x45\n\x06\x43reate\x12\x1c.kplane.api.v1.CreateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12?\n\x03Get\x12\x19.kplane.api.v1.GetRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12?\n\x04List\x12\x1a.kplane.api.v1.ListRequest\x1a\x1b.kplane.api.v1.ListResponse\x12\x45\n\x06Update\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12K\n\x0cUpdateStatus\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x43\n\x05Patch\x12\x1b.kplane.api.v1.PatchRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x45\n\x06\x44\x65lete\x12\x1c.kplane.api.v1.DeleteRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x41\n\x05Watch\x12\x1b.kplane.api.v1.WatchRequest\x1a\x19.kplane.api.v1.WatchEvent0\x01\x12\x43\n\x04\x42ind\x12\x1c.kplane.api.v1.CreateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12\x44\n\x08GetScale\x12\x19.kplane.api.v1.GetRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12J\n\x0bUpdateScale\x12\x1c.kplane.api.v1.UpdateRequest\x1a\x1d.kplane.api.v1.ObjectResponse\x12K\n\x08\x44iscover\x12\x1e.kplane.api.v1.DiscoverRequest\x1a\x1f.kplane.api.v1.DiscoverResponse\x12\x44\n\x07Version\x12\x1d.kplane.api.v1.VersionRequest\x1a\x1a.kplane.api.v1.VersionInfo\x12;\n\x03Log\x12\x19.kplane.api.v1.LogRequest\x1a\x17.kplane.api.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kplane.api.v1.ExecInput\x1a\x19.kplane.api.v1.ExecOutput(\x01\x30\x01\x12\x41\n\x06\x41ttach\x12\x18.kplane.api.v1.ExecInput\x1a\x19.kplane.api.v1.ExecOutput(\x01\x30\x01\x12G\n\x07History\x12\x1d.kplane.api.v1.HistoryRequest\x1a\x1b.kplane.api.v1.HistoryBatch0\x01\x12\x46\n\x07\x43hanges\x12\x1d.kplane.api.v1.ChangesRequest\x1a\x1a.kplane.api.v1.ChangeBatch0\x01\x12J\n\tRetention\x12\x1f.kplane.api.v1.RetentionRequest\x1a\x1c.kplane.api.v1.RetentionInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kplane.api.pb.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOURCEREF']._serialized_start=123
-  _globals['_RESOURCEREF']._serialized_end=240
-  _globals['_BODY']._serialized_start=242
-  _globals['_BODY']._serialized_end=316
-  _globals['_CREATEREQUEST']._serialized_start=319
-  _globals['_CREATEREQUEST']._serialized_end=450
-  _globals['_GETREQUEST']._serialized_start=452
-  _globals['_GETREQUEST']._serialized_end=531
-  _globals['_LISTREQUEST']._serialized_start=534
-  _globals['_LISTREQUEST']._serialized_end=695
-  _globals['_LISTRESPONSE']._serialized_start=697
-  _globals['_LISTRESPONSE']._serialized_end=792
-  _globals['_UPDATEREQUEST']._serialized_start=795
-  _globals['_UPDATEREQUEST']._serialized_end=926
-  _globals['_PATCHREQUEST']._serialized_start=929
-  _globals['_PATCHREQUEST']._serialized_end=1059
-  _globals['_DELETEREQUEST']._serialized_start=1061
-  _globals['_DELETEREQUEST']._serialized_end=1187
-  _globals['_OBJECTRESPONSE']._serialized_start=1189
-  _globals['_OBJECTRESPONSE']._serialized_end=1278
-  _globals['_WATCHREQUEST']._serialized_start=1281
-  _globals['_WATCHREQUEST']._serialized_end=1435
-  _globals['_WATCHEVENT']._serialized_start=1437
-  _globals['_WATCHEVENT']._serialized_end=1501
-  _globals['_DISCOVERREQUEST']._serialized_start=1503
-  _globals['_DISCOVERREQUEST']._serialized_end=1520
-  _globals['_APIRESOURCE']._serialized_start=1523
-  _globals['_APIRESOURCE']._serialized_end=1717
-  _globals['_DISCOVERRESPONSE']._serialized_start=1719
-  _globals['_DISCOVERRESPONSE']._serialized_end=1784
-  _globals['_VERSIONREQUEST']._serialized_start=1786
-  _globals['_VERSIONREQUEST']._serialized_end=1802
-  _globals['_VERSIONINFO']._serialized_start=1804
-  _globals['_VERSIONINFO']._serialized_end=1902
-  _globals['_API']._serialized_start=1905
-  _globals['_API']._serialized_end=3021
+  _globals['_RESOURCEREF']._serialized_start=156
+  _globals['_RESOURCEREF']._serialized_end=273
+  _globals['_BODY']._serialized_start=275
+  _globals['_BODY']._serialized_end=349
+  _globals['_CREATEREQUEST']._serialized_start=352
+  _globals['_CREATEREQUEST']._serialized_end=483
+  _globals['_GETREQUEST']._serialized_start=485
+  _globals['_GETREQUEST']._serialized_end=564
+  _globals['_LISTREQUEST']._serialized_start=567
+  _globals['_LISTREQUEST']._serialized_end=728
+  _globals['_LISTRESPONSE']._serialized_start=730
+  _globals['_LISTRESPONSE']._serialized_end=825
+  _globals['_UPDATEREQUEST']._serialized_start=828
+  _globals['_UPDATEREQUEST']._serialized_end=959
+  _globals['_PATCHREQUEST']._serialized_start=962
+  _globals['_PATCHREQUEST']._serialized_end=1092
+  _globals['_DELETEREQUEST']._serialized_start=1094
+  _globals['_DELETEREQUEST']._serialized_end=1220
+  _globals['_OBJECTRESPONSE']._serialized_start=1222
+  _globals['_OBJECTRESPONSE']._serialized_end=1311
+  _globals['_WATCHREQUEST']._serialized_start=1314
+  _globals['_WATCHREQUEST']._serialized_end=1468
+  _globals['_WATCHEVENT']._serialized_start=1470
+  _globals['_WATCHEVENT']._serialized_end=1534
+  _globals['_DISCOVERREQUEST']._serialized_start=1536
+  _globals['_DISCOVERREQUEST']._serialized_end=1553
+  _globals['_APIRESOURCE']._serialized_start=1556
+  _globals['_APIRESOURCE']._serialized_end=1750
+  _globals['_DISCOVERRESPONSE']._serialized_start=1752
+  _globals['_DISCOVERRESPONSE']._serialized_end=1817
+  _globals['_VERSIONREQUEST']._serialized_start=1819
+  _globals['_VERSIONREQUEST']._serialized_end=1835
+  _globals['_VERSIONINFO']._serialized_start=1837
+  _globals['_VERSIONINFO']._serialized_end=1935
+  _globals['_WRITERECORD']._serialized_start=1937
+  _globals['_WRITERECORD']._serialized_end=2058
+  _globals['_HISTORYREQUEST']._serialized_start=2060
+  _globals['_HISTORYREQUEST']._serialized_end=2163
+  _globals['_HISTORYENTRY']._serialized_start=2166
+  _globals['_HISTORYENTRY']._serialized_end=2328
+  _globals['_HISTORYBATCH']._serialized_start=2330
+  _globals['_HISTORYBATCH']._serialized_end=2390
+  _globals['_CHANGESREQUEST']._serialized_start=2393
+  _globals['_CHANGESREQUEST']._serialized_end=2539
+  _globals['_CHANGE']._serialized_start=2542
+  _globals['_CHANGE']._serialized_end=2745
+  _globals['_CHANGEBATCH']._serialized_start=2747
+  _globals['_CHANGEBATCH']._serialized_end=2800
+  _globals['_RETENTIONREQUEST']._serialized_start=2802
+  _globals['_RETENTIONREQUEST']._serialized_end=2820
+  _globals['_RETENTIONINFO']._serialized_start=2823
+  _globals['_RETENTIONINFO']._serialized_end=2969
+  _globals['_API']._serialized_start=2972
+  _globals['_API']._serialized_end=4309
 # @@protoc_insertion_point(module_scope)

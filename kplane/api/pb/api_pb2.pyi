@@ -16,6 +16,7 @@ from collections import abc as _abc
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from kplane.api.pb import meta_pb2 as _meta_pb2
 import builtins as _builtins
@@ -515,3 +516,285 @@ class VersionInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VersionInfo: _TypeAlias = VersionInfo  # noqa: Y015
+
+@_typing.final
+class WriteRecord(_message.Message):
+    """WriteRecord says who made one change: stored by the apiserver in the same etcd transaction as
+    the change itself, so every revision written through the API is attributed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MANAGER_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    VERB_FIELD_NUMBER: _builtins.int
+    SUBRESOURCE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    manager: _builtins.str
+    """The client's identity (its field manager): "kube-scheduler", "kubelet/node-1", "kpctl"."""
+    user: _builtins.str
+    """The person behind a command-line client (kpctl sends the OS user); empty for components."""
+    verb: _builtins.str
+    """The API verb: create, update, patch, delete."""
+    subresource: _builtins.str
+    """"" for the object itself, or status, binding, scale, finalize."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the apiserver made the write (millisecond precision)."""
+
+    def __init__(
+        self,
+        *,
+        manager: _builtins.str = ...,
+        user: _builtins.str = ...,
+        verb: _builtins.str = ...,
+        subresource: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manager", b"manager", "subresource", b"subresource", "time", b"time", "user", b"user", "verb", b"verb"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteRecord: _TypeAlias = WriteRecord  # noqa: Y015
+
+@_typing.final
+class HistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REF_FIELD_NUMBER: _builtins.int
+    INCLUDE_DELETED_FIELD_NUMBER: _builtins.int
+    AT_REVISION_FIELD_NUMBER: _builtins.int
+    include_deleted: _builtins.bool
+    """Include earlier incarnations of the name and an object that no longer exists (its deletion
+    revision and last state). Without it, only the live object's current incarnation.
+    """
+    at_revision: _builtins.int
+    """Non-zero: only the object as it was at this revision (a single entry)."""
+    @_builtins.property
+    def ref(self) -> Global___ResourceRef: ...
+    def __init__(
+        self,
+        *,
+        ref: Global___ResourceRef | None = ...,
+        include_deleted: _builtins.bool = ...,
+        at_revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_revision", b"at_revision", "include_deleted", b"include_deleted", "ref", b"ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryRequest: _TypeAlias = HistoryRequest  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    OBJECT_FIELD_NUMBER: _builtins.int
+    WRITER_FIELD_NUMBER: _builtins.int
+    OLDEST_RETAINED_REVISION_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """The revision of this change (for at_revision: the last change at or before it)."""
+    type: _builtins.str
+    """ADDED (created), MODIFIED, or DELETED (the object is its last state)."""
+    oldest_retained_revision: _builtins.int
+    """The oldest revision etcd still holds: history before it has been compacted away."""
+    @_builtins.property
+    def object(self) -> _any_pb2.Any: ...
+    @_builtins.property
+    def writer(self) -> Global___WriteRecord:
+        """Unset when the change was not made through the API (an expired lease, a raw etcd write)."""
+
+    def __init__(
+        self,
+        *,
+        revision: _builtins.int = ...,
+        type: _builtins.str = ...,
+        object: _any_pb2.Any | None = ...,
+        writer: Global___WriteRecord | None = ...,
+        oldest_retained_revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["object", b"object", "writer", b"writer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["object", b"object", "oldest_retained_revision", b"oldest_retained_revision", "revision", b"revision", "type", b"type", "writer", b"writer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class HistoryBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___HistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryBatch: _TypeAlias = HistoryBatch  # noqa: Y015
+
+@_typing.final
+class ChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_REVISION_FIELD_NUMBER: _builtins.int
+    FOLLOW_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    since_revision: _builtins.int
+    """Changes after this revision; 0: from the oldest retained revision."""
+    follow: _builtins.bool
+    """Keep streaming new changes; otherwise stop at the revision that was current at the start."""
+    namespace: _builtins.str
+    """Only objects in this namespace (cluster-scoped objects are then left out)."""
+    label_selector: _builtins.str
+    """Only objects whose labels (before or after the change) match."""
+    @_builtins.property
+    def resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResourceRef]:
+        """Only these resource types (group + resource); empty: every type."""
+
+    def __init__(
+        self,
+        *,
+        since_revision: _builtins.int = ...,
+        follow: _builtins.bool = ...,
+        resources: _abc.Iterable[Global___ResourceRef] | None = ...,
+        namespace: _builtins.str = ...,
+        label_selector: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["follow", b"follow", "label_selector", b"label_selector", "namespace", b"namespace", "resources", b"resources", "since_revision", b"since_revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangesRequest: _TypeAlias = ChangesRequest  # noqa: Y015
+
+@_typing.final
+class Change(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    REF_FIELD_NUMBER: _builtins.int
+    OBJECT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    WRITER_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    type: _builtins.str
+    """ADDED, MODIFIED or DELETED."""
+    @_builtins.property
+    def ref(self) -> Global___ResourceRef:
+        """The object's group, version, resource, namespace and name."""
+
+    @_builtins.property
+    def object(self) -> _any_pb2.Any:
+        """The state after the change (for DELETED: the last state)."""
+
+    @_builtins.property
+    def previous(self) -> _any_pb2.Any:
+        """The state before the change (unset for ADDED)."""
+
+    @_builtins.property
+    def writer(self) -> Global___WriteRecord: ...
+    def __init__(
+        self,
+        *,
+        revision: _builtins.int = ...,
+        type: _builtins.str = ...,
+        ref: Global___ResourceRef | None = ...,
+        object: _any_pb2.Any | None = ...,
+        previous: _any_pb2.Any | None = ...,
+        writer: Global___WriteRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["object", b"object", "previous", b"previous", "ref", b"ref", "writer", b"writer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["object", b"object", "previous", b"previous", "ref", b"ref", "revision", b"revision", "type", b"type", "writer", b"writer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Change: _TypeAlias = Change  # noqa: Y015
+
+@_typing.final
+class ChangeBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Change]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___Change] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeBatch: _TypeAlias = ChangeBatch  # noqa: Y015
+
+@_typing.final
+class RetentionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionRequest: _TypeAlias = RetentionRequest  # noqa: Y015
+
+@_typing.final
+class RetentionInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLDEST_REVISION_FIELD_NUMBER: _builtins.int
+    CURRENT_REVISION_FIELD_NUMBER: _builtins.int
+    RETENTION_SECONDS_FIELD_NUMBER: _builtins.int
+    INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    EVENT_TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    oldest_revision: _builtins.int
+    """The oldest revision still readable (history, time travel, watches from a revision)."""
+    current_revision: _builtins.int
+    retention_seconds: _builtins.float
+    """The compaction policy: keep at least this much history, compacting this often."""
+    interval_seconds: _builtins.float
+    event_ttl_seconds: _builtins.float
+    """Events (the Kind) expire this long after their last update (etcd leases)."""
+    def __init__(
+        self,
+        *,
+        oldest_revision: _builtins.int = ...,
+        current_revision: _builtins.int = ...,
+        retention_seconds: _builtins.float = ...,
+        interval_seconds: _builtins.float = ...,
+        event_ttl_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_revision", b"current_revision", "event_ttl_seconds", b"event_ttl_seconds", "interval_seconds", b"interval_seconds", "oldest_revision", b"oldest_revision", "retention_seconds", b"retention_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionInfo: _TypeAlias = RetentionInfo  # noqa: Y015

@@ -115,6 +115,21 @@ class APIStub:
                 request_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
                 response_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
                 _registered_method=True)
+        self.History = channel.unary_stream(
+                '/kplane.api.v1.API/History',
+                request_serializer=kplane_dot_api_dot_pb_dot_api__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.HistoryBatch.FromString,
+                _registered_method=True)
+        self.Changes = channel.unary_stream(
+                '/kplane.api.v1.API/Changes',
+                request_serializer=kplane_dot_api_dot_pb_dot_api__pb2.ChangesRequest.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.ChangeBatch.FromString,
+                _registered_method=True)
+        self.Retention = channel.unary_unary(
+                '/kplane.api.v1.API/Retention',
+                request_serializer=kplane_dot_api_dot_pb_dot_api__pb2.RetentionRequest.SerializeToString,
+                response_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.RetentionInfo.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -222,6 +237,30 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def History(self, request, context):
+        """Revision history (apiserver/history.py): every retained revision of one object, oldest
+        first, each with who wrote it; or the object as it was at one revision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Changes(self, request, context):
+        """The cluster's change stream: every change after a revision, in revision order, with the
+        previous state and the writer; with `follow`, live until the call is cancelled. Entries and
+        changes travel in batches (one message per etcd read or watch response) to save per-message cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retention(self, request, context):
+        """How much history etcd still holds, and the compaction policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +343,21 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Attach,
                     request_deserializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.FromString,
                     response_serializer=kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.SerializeToString,
+            ),
+            'History': grpc.unary_stream_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.HistoryRequest.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_api__pb2.HistoryBatch.SerializeToString,
+            ),
+            'Changes': grpc.unary_stream_rpc_method_handler(
+                    servicer.Changes,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.ChangesRequest.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_api__pb2.ChangeBatch.SerializeToString,
+            ),
+            'Retention': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retention,
+                    request_deserializer=kplane_dot_api_dot_pb_dot_api__pb2.RetentionRequest.FromString,
+                    response_serializer=kplane_dot_api_dot_pb_dot_api__pb2.RetentionInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -738,6 +792,87 @@ class API:
             '/kplane.api.v1.API/Attach',
             kplane_dot_api_dot_pb_dot_stream__pb2.ExecInput.SerializeToString,
             kplane_dot_api_dot_pb_dot_stream__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kplane.api.v1.API/History',
+            kplane_dot_api_dot_pb_dot_api__pb2.HistoryRequest.SerializeToString,
+            kplane_dot_api_dot_pb_dot_api__pb2.HistoryBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Changes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kplane.api.v1.API/Changes',
+            kplane_dot_api_dot_pb_dot_api__pb2.ChangesRequest.SerializeToString,
+            kplane_dot_api_dot_pb_dot_api__pb2.ChangeBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kplane.api.v1.API/Retention',
+            kplane_dot_api_dot_pb_dot_api__pb2.RetentionRequest.SerializeToString,
+            kplane_dot_api_dot_pb_dot_api__pb2.RetentionInfo.FromString,
             options,
             channel_credentials,
             insecure,
