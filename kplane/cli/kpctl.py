@@ -67,7 +67,7 @@ class Ctx:
                     raise CLIError(str(exc)) from None
                 servers = cfg.servers
                 self._default_ns = cfg.namespace or "default"
-            self._client = Client(servers, identity="kpctl", timeout=self.timeout)
+            self._client = Client(servers, identity="kpctl", user=_events.os_user(), timeout=self.timeout)
         return self._client
 
     @property
@@ -138,7 +138,7 @@ def format_api_error(exc: api.APIError, ctx: Ctx | None = None, action: str = ""
 
 
 def to_obj(rt: ResourceType, msg: Message) -> Obj:
-    return object_to_dict(rt, msg)
+    return _events.hide_managed_fields(object_to_dict(rt, msg))
 
 
 def kind_name(rt: ResourceType, name: str) -> str:
@@ -294,6 +294,8 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @click.option("--no-headers", is_flag=True, help="omit table headers")
 @click.option("--ignore-not-found", is_flag=True, help="don't fail when a named object does not exist")
 @click.option("--at-revision", default=None, type=int, help="read the cluster as it was at this etcd revision")
+@click.option("--show-managed-fields", is_flag=True, expose_value=False,
+              callback=lambda c, p, v: _events.show_managed_fields(v), help="keep metadata.managedFields in -o yaml/json")
 @click.option("-f", "--filename", multiple=True, help="get the objects named in these manifests")
 @pass_ctx
 @run
@@ -339,7 +341,7 @@ async def get(ctx: Ctx, args: tuple[str, ...], all_namespaces: bool, output: str
         elif not (watch or watch_only):
             items, list_rv = await client.list_all(rt, namespace=namespace, label_selector=selector,
                                                    field_selector=field_selector, resource_version=rv)
-            collected.append((rt, [to_obj(rt, m) for m in items], list_rv))
+            collected.append((rt, _events.by_time(rt, [to_obj(rt, m) for m in items]), list_rv))
         else:
             collected.append((rt, [], ""))
     all_objs = [o for _, objs, _ in collected for o in objs]
@@ -1185,6 +1187,7 @@ def main() -> None:
     cli(args=normalize_argv(sys.argv[1:]), prog_name="kpctl")
 
 
+from kplane.cli import events as _events  # noqa: E402  (registers `events`; sorts events, hides managedFields)
 
 if __name__ == "__main__":
     main()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from kplane.cli.history import register as register_history_commands
 from kplane.cluster.components import ClusterOptions
 from kplane.cluster.console import Console
 from kplane.cluster.launcher import DEFAULT_DATA_DIR, UpSettings, cluster_status, run_down, run_up
@@ -104,6 +106,13 @@ def cli() -> None:
     show_default=True,
     help="Console output: rendered lines on a terminal (auto), or JSON lines.",
 )
+@click.option(
+    "--audit-level",
+    type=click.Choice(["None", "Metadata", "Request", "RequestResponse"]),
+    default="Metadata",
+    show_default=True,
+    help="The apiserver's audit log (DATA_DIR/logs/audit.log): who did what; None turns it off.",
+)
 @click.option("--restart-on-failure", is_flag=True, help="Restart a component that dies (with back-off).")
 @click.option(
     "--startup-timeout",
@@ -121,6 +130,7 @@ def up(
     port: int,
     metrics_port_base: int,
     compaction_retention: str,
+    audit_level: str,
     config_path: Path | None,
     log_format: str,
     restart_on_failure: bool,
@@ -138,6 +148,7 @@ def up(
         port=port,
         metrics_port_base=metrics_port_base,
         compaction_retention=compaction_retention,
+        audit_level=audit_level,
     )
     settings = UpSettings(
         config_path=(config_path or default_config_path()).expanduser().absolute(),
@@ -175,6 +186,7 @@ def status(data_dir: Path) -> None:
         mark = "[green]yes[/green]" if r.healthy else "[bold red]no[/bold red]"
         table.add_row(r.component, r.pid, r.address, mark, r.detail)
     out.print(table)
+    _print_retention(out, rows)
     ok = all(r.healthy for r in rows)
     if not ok:
         out.print(f"[red]cluster is not healthy[/red]; logs are in {state.get('log_dir', data_dir / 'logs')}")
@@ -213,6 +225,20 @@ def apiserver(args: tuple[str, ...]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def _print_retention(out: object, rows: Sequence[object]) -> None:
+    """The history the apiserver still holds and its compaction policy (kplane/cli/history.py)."""
+    from kplane.cli.history import retention_line
+
+    api = next((r for r in rows if getattr(r, "component", "") == "apiserver" and getattr(r, "healthy", False)), None)
+    line = retention_line(str(getattr(api, "address", ""))) if api is not None else None
+    if line:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)  # type: ignore[attr-defined]
+
+
+# history, events, timeline: the internals made visible (kplane/cli/history.py, timeline.py)
+register_history_commands(cli)
 
 
 def main() -> None:

@@ -45,6 +45,8 @@ class ClusterOptions:
     port: int = 6443
     metrics_port_base: int = 0
     compaction_retention: str = "1h"
+    # The apiserver's audit log, DATA_DIR/logs/audit.log ("None": off).
+    audit_level: str = "Metadata"
     component_log_format: str = "json"
     python: str = field(default_factory=lambda: sys.executable)
 
@@ -226,6 +228,8 @@ def apiserver_spec(opts: ClusterOptions, etcd_urls: list[str]) -> ComponentSpec:
             str(opts.metrics_port(0)),
             "--compaction-retention",
             opts.compaction_retention,
+            *(["--audit-log-path", str(opts.log_dir / "audit.log"), "--audit-level", opts.audit_level]
+              if opts.audit_level != "None" else []),
             "--log-format",
             opts.component_log_format,
         ],

@@ -21,7 +21,8 @@ def only(available: set[str]):  # type: ignore[no-untyped-def]
 
 
 def test_apiserver_command_is_the_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The apiserver runs exactly `python -m apiserver --etcd-servers ... --log-format json`."""
+    """The apiserver runs exactly `python -m apiserver --etcd-servers ... --log-format json`, with the
+    audit log under the data dir unless `--audit-level None`."""
     monkeypatch.setattr(components, "module_has_main", only(set()))
     specs = build_components(ClusterOptions(data_dir=tmp_path), ETCD)
     api = next(s for s in specs if s.name == "apiserver")
@@ -39,10 +40,16 @@ def test_apiserver_command_is_the_contract(tmp_path: Path, monkeypatch: pytest.M
         "0",
         "--compaction-retention",
         "1h",
+        "--audit-log-path",
+        str(tmp_path / "logs" / "audit.log"),
+        "--audit-level",
+        "Metadata",
         "--log-format",
         "json",
     ]
     assert api.depends_on == ("etcd",)
+    quiet = build_components(ClusterOptions(data_dir=tmp_path, audit_level="None"), ETCD)
+    assert "--audit-log-path" not in next(s for s in quiet if s.name == "apiserver").argv
     assert (api.health.kind, api.health.address) == ("grpc", "127.0.0.1:6443")
 
 
