@@ -3,7 +3,7 @@
 Kubernetes' ``pkg/controller/deployment`` (deployment_controller.go, sync.go, rolling.go,
 recreate.go, progress.go), read and re-expressed over kplane's informers. The arithmetic — surge
 and unavailability budgets, proportional scaling, status and conditions — lives in
-:mod:`controller_manager.rollout`; this module reads caches, decides with those functions and
+:mod:`kplane.api.rollout`; this module reads caches, decides with those functions and
 writes. Why it is shaped the way it is:
 
 - **ReplicaSets are the history.** Each distinct pod template gets its own ReplicaSet, named
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from controller_manager import rollout as ro
 from controller_manager.context import ControllerContext
 from controller_manager.podcontrol import (
     CONTROLLER_UID_INDEX,
@@ -49,6 +48,7 @@ from controller_manager.podcontrol import (
     objects_for_owner,
 )
 from kplane.api import errors as api
+from kplane.api import rollout as ro
 from kplane.api.codec import copy_message, to_dict
 from kplane.api.labels import Selector, selector_from_label_selector
 from kplane.api.pb import apps_pb2, core_pb2

@@ -42,8 +42,8 @@ if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None)
 import click  # noqa: E402
 from google.protobuf.message import Message  # noqa: E402
 
-from controller_manager import rollout as ro  # noqa: E402
 from kplane.api import errors as api  # noqa: E402
+from kplane.api import rollout as ro  # noqa: E402
 from kplane.api.pb import apps_pb2  # noqa: E402
 from kplane.api.resources import ResourceType, resolve  # noqa: E402
 from kplane.cli.kpctl import (  # noqa: E402

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from controller_manager import rollout as ro
 from controller_manager.context import ControllerContext
 from controller_manager.deployment import new as new_deployment_controller
 from controller_manager.replicaset import new_replicaset
 from kplane.api import errors as api
+from kplane.api import rollout as ro
 from kplane.api.pb import apps_pb2, core_pb2
 from kplane.api.resources import object_to_dict, resolve
 from kplane.cli.rollout import rollback, rollout_history

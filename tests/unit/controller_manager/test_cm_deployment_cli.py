@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from controller_manager import rollout as ro
+from kplane.api import rollout as ro
 from kplane.api.pb import apps_pb2
 from kplane.cli import rollout as cli
 from kplane.cli.kpctl import normalize_argv

@@ -1,4 +1,4 @@
-"""Deployment rollout arithmetic (controller_manager.rollout) against upstream's own test vectors
+"""Deployment rollout arithmetic (kplane.api.rollout) against upstream's own test vectors
 (../shared/conformance/deployment_rolling.json) and a few properties upstream states in prose."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller_manager import rollout as ro
+from kplane.api import rollout as ro
 from kplane.api.intstr import get_scaled_value_from_int_or_percent, resolve_fenceposts
 from kplane.api.pb import apps_pb2, core_pb2
 

@@ -2,11 +2,15 @@
 and the decision parts of ``rolling.go``/``sync.go``, read and re-expressed over kplane's
 protobuf messages.
 
+It lives in ``kplane.api`` because both sides need it: the Deployment controller
+(``controller_manager/deployment.py``) decides with it and ``kpctl rollout`` reads revisions and
+status with it, and neither may import the other (components talk only through the API).
+
 Why a separate module: every number a rollout produces — how far the new ReplicaSet may grow,
 how many old pods may go, how a ``spec.replicas`` change is shared out during a rollout, when a
 rollout is complete, progressing or timed out — is a pure function of the Deployment and its
 ReplicaSets. Keeping them here lets the unit tests check each against the upstream conformance
-table (``../shared/conformance/deployment_rolling.json``) and keeps ``deployment.py`` about
+table (``../shared/conformance/deployment_rolling.json``) and keeps the controller about
 reading caches and writing objects.
 
 Conventions: functions take messages straight from informer caches and never modify them, except
