@@ -362,7 +362,9 @@ def test_cron_job_name_length() -> None:
         ("0 0 L * *", ['failed to parse int from L: strconv.Atoi: parsing "L": invalid syntax']),
         ("0 0 * * 1#2", ['failed to parse int from 1#2: strconv.Atoi: parsing "1#2": invalid syntax']),
         ("JAN * * * *", ['failed to parse int from JAN: strconv.Atoi: parsing "JAN": invalid syntax']),
-        ("0 25 * * *", ["[0 25 * * *] is not acceptable, out of range"]),
+        ("0 25 * * *", ["end of range (25) above maximum (23): 25"]),
+        ("5-3 * * * *", ["beginning of range (5) beyond end of range (3): 5-3"]),
+        ("* * * * 7", ["end of range (7) above maximum (6): 7"]),
     ],
 )
 def test_cron_schedule_errors(schedule: str, errors: list[str]) -> None:

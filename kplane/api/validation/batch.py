@@ -3,20 +3,19 @@
 A Job is validated *after* `kplane.api.defaults.job_prepare_for_create` has generated its
 selector and template labels (as Kubernetes' job strategy does before validation), so a Job
 without `manualSelector: true` must carry the controller-uid / job-name labels for its own
-`metadata.uid`. Cron schedules are checked with croniter, restricted to what Kubernetes' parser
-(robfig/cron `ParseStandard`) accepts: exactly five fields or a descriptor (`@hourly`,
-`@every 1h30m`, ...), no `TZ=`/`CRON_TZ=` prefix, no `L`/`W`/`#`/`H` extensions.
+`metadata.uid`. Cron schedules are parsed by `kplane.api.cron` (robfig/cron `ParseStandard`, as
+Kubernetes does — the CronJob controller runs the same parser): exactly five fields or a
+descriptor (`@hourly`, `@every 1h30m`, ...), no `L`/`W`/`#`/`H` extensions; a `TZ=`/`CRON_TZ=`
+prefix is refused in favour of `spec.timeZone`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import zoneinfo
 
-from croniter import croniter
-
 from kplane.api import field as fe
+from kplane.api.cron import CronParseError, parse_standard
 from kplane.api.validation import names
 from kplane.api.validation.core import template_labels, template_spec, validate_pod_template_spec
 from kplane.api.validation.meta import (
@@ -56,8 +55,6 @@ POD_FAILURE_ACTIONS = ("Count", "FailIndex", "FailJob", "Ignore")
 MAX_PARALLELISM_FOR_INDEXED_JOB = 100_000
 MAX_CRONJOB_NAME_LENGTH = names.DNS1035_LABEL_MAX_LENGTH - 11
 
-_DESCRIPTORS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
-_GO_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$")
 _TZ_CHARS_RE = re.compile(r"^[A-Za-z\.\-_0-9+]{1,14}$")
 
 
@@ -65,54 +62,13 @@ _TZ_CHARS_RE = re.compile(r"^[A-Za-z\.\-_0-9+]{1,14}$")
 # Cron schedules
 
 
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-# Names a field may use instead of numbers: minute, hour, day of month, month, day of week.
-_FIELD_NAMES: tuple[frozenset[str], ...] = (
-    frozenset(),
-    frozenset(),
-    frozenset(),
-    frozenset(_MONTHS),
-    frozenset(_DAYS),
-)
-
-
-def _cron_field_error(field_text: str, names_allowed: frozenset[str]) -> str | None:
-    for token in re.split(r"[,/-]", field_text):
-        if token in ("*", "?") or token.isdigit() or token.upper() in names_allowed:
-            continue
-        return f"failed to parse int from {token}: strconv.Atoi: parsing {json.dumps(token)}: invalid syntax"
-    return None
-
-
 def cron_schedule_errors(schedule: str) -> list[str]:
-    """Problems with a CronJob schedule, in the words of robfig/cron where practical."""
-    text = schedule.strip()
-    if text.startswith(("TZ=", "CRON_TZ=")):
-        text = text.split(" ", 1)[1].strip() if " " in text else ""
-    if text.startswith("@"):
-        if text.startswith("@every"):
-            duration = text[len("@every") :].strip()
-            if not _GO_DURATION_RE.match(duration):
-                return [f"failed to parse duration {text}: time: invalid duration {json.dumps(duration)}"]
-            return []
-        if text in _DESCRIPTORS:
-            return []
-        return [f"unrecognized descriptor: {text}"]
-    fields = text.split()
-    if len(fields) != 5:
-        return [f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"]
-    for f, allowed in zip(fields, _FIELD_NAMES, strict=True):
-        msg = _cron_field_error(f, allowed)
-        if msg:
-            return [msg]
+    """Problems with a CronJob schedule, in robfig/cron's words (Kubernetes validates with
+    ``cron.ParseStandard`` and reports its error): the same parser the CronJob controller runs."""
     try:
-        valid = croniter.is_valid(text)
-        croniter(text)
-    except Exception as exc:  # croniter raises several exception types (CroniterError, ValueError, ...)
-        return [str(exc) or "invalid schedule"]
-    if not valid:
-        return ["invalid schedule"]
+        parse_standard(schedule)
+    except CronParseError as exc:
+        return [str(exc)]
     return []
 
 

@@ -10,33 +10,35 @@ from typing import Any
 import pytest
 
 from controller_manager.cronjob import (
-    DOW,
-    HOURS,
-    MINUTES,
-    MONTHS,
     SCHEDULED_TIMESTAMP_ANNOTATION,
-    SECONDS,
-    STAR_BIT,
-    ConstantDelaySchedule,
-    CronParseError,
-    SpecSchedule,
     UnsatisfiableSchedule,
-    _Bounds,
-    bit_values,
-    get_field,
-    get_range,
-    go_date,
     job_from_template,
     job_name,
     jobs_to_prune,
     most_recent_schedule_time,
     next_schedule_time,
     next_schedule_time_duration,
-    parse_go_duration,
-    parse_standard,
     rfc3339,
 )
 from kplane.api.codec import from_dict
+from kplane.api.cron import (
+    DOW,
+    HOURS,
+    MINUTES,
+    MONTHS,
+    SECONDS,
+    STAR_BIT,
+    ConstantDelaySchedule,
+    CronParseError,
+    SpecSchedule,
+    _Bounds,
+    bit_values,
+    get_field,
+    get_range,
+    go_date,
+    parse_go_duration,
+    parse_standard,
+)
 from kplane.api.pb import batch_pb2
 
 DOM_BOUNDS = _Bounds(1, 31, {})
