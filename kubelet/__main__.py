@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import signal
 import socket
 import sys
@@ -14,6 +15,10 @@ from pathlib import Path
 from kplane.api.quantity import parse_quantity
 from kplane.durations import parse_duration
 from kplane.logs import configure_logging, get_logger
+
+FAKE_STATUS_WRITES = 64  # pod status writes in flight for all the fake nodes of one process
+DEFAULT_POD_CIDR = "127.244.0.0/24"
+DEFAULT_FAKE_POD_CIDR = "127.64.0.0/10"  # 16384 /24s; nothing listens on fake pod IPs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fake-nodes", type=int, default=0,
                    help="run N fake nodes NODE-NAME-0..N-1 in this process (implies --runtime fake)")
     p.add_argument("--node-ip", default="127.0.0.1", help="the node's InternalIP (loopback: 127.0.0.0/8)")
-    p.add_argument("--pod-cidr", default="127.244.0.0/24", help="pod IPs are taken from this loopback range")
+    p.add_argument("--pod-cidr", default="", help="pod IPs are taken from this loopback range (default: "
+                                                 f"{DEFAULT_POD_CIDR}; with --fake-nodes, {DEFAULT_FAKE_POD_CIDR} "
+                                                 "split into a /24 per node)")
     p.add_argument("--cpu", default="", help="cpu capacity (quantity; default: the host's CPUs)")
     p.add_argument("--memory", default="", help="memory capacity (quantity; default: the host's memory)")
     p.add_argument("--max-pods", type=int, default=110)
@@ -64,12 +71,29 @@ def _check_loopback(flag: str, value: str, *, network: bool = False) -> None:
         _fail(f"{flag} {value}: must be in 127.0.0.0/8 (kplane never uses addresses off this machine)")
 
 
+def fake_pod_cidrs(cidr: str, nodes: int) -> list[str]:
+    """A slice of ``cidr`` per fake node, so no two fake pods share an IP: a /24 each when the
+    range has room, else equal smaller slices (at least 4 addresses each)."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    prefix = max(24, network.prefixlen + max(0, nodes - 1).bit_length())
+    if prefix > 30:
+        raise ValueError(f"too small for {nodes} fake nodes (each needs its own slice of at least a /30)")
+    return [str(s) for s in itertools.islice(network.subnets(new_prefix=prefix), nodes)]
+
+
 def main(argv: list[str] | None = None) -> None:
     ns = _parser().parse_args(argv)
     configure_logging("kubelet", ns.log_format, ns.log_level)
     log = get_logger(component="kubelet")
     _check_loopback("--node-ip", ns.node_ip)
+    if not ns.pod_cidr:
+        ns.pod_cidr = DEFAULT_FAKE_POD_CIDR if ns.fake_nodes else DEFAULT_POD_CIDR
     _check_loopback("--pod-cidr", ns.pod_cidr, network=True)
+    if ns.fake_nodes:
+        try:
+            ns.fake_pod_cidrs = fake_pod_cidrs(ns.pod_cidr, ns.fake_nodes)
+        except ValueError as exc:
+            _fail(f"--pod-cidr {ns.pod_cidr}: {exc}")
     for flag, value in (("--cpu", ns.cpu), ("--memory", ns.memory)):
         if value:
             try:
@@ -129,19 +153,18 @@ async def _run(servers: list[str], ns: argparse.Namespace, durations: dict[str, 
     fake = ns.runtime == "fake" or ns.fake_nodes > 0
     data_dir = Path(ns.data_dir) if ns.data_dir else Path.home() / ".kplane" / "kubelet" / ns.node_name
     names = [f"{ns.node_name}-{i}" for i in range(ns.fake_nodes)] if ns.fake_nodes else [ns.node_name]
-    network = ipaddress.ip_network(ns.pod_cidr, strict=False)
 
     async with Client(servers, identity=f"kubelet/{ns.node_name}") as client:
         recorder = EventRecorder(client, component="kubelet", host=ns.node_name)
         await recorder.start()
         kubelets: list[Kubelet] = []
         servers_: list[object] = []
+        # The fake nodes of this process share one client connection and one limit on pod status
+        # writes in flight (a single node has its own 16): 100 nodes x 16 would let a burst of
+        # pods pile thousands of writes onto the apiserver, time out and be retried.
+        status_slots = asyncio.Semaphore(FAKE_STATUS_WRITES) if ns.fake_nodes else None
         for index, name in enumerate(names):
-            pod_cidr = ns.pod_cidr
-            if ns.fake_nodes:
-                # each fake node its own /24-sized slice of the range (or the whole range when small)
-                subnets = list(network.subnets(new_prefix=max(network.prefixlen, 24)))
-                pod_cidr = str(subnets[index % len(subnets)])
+            pod_cidr = ns.fake_pod_cidrs[index] if ns.fake_nodes else ns.pod_cidr
             node_cfg = NodeConfig(
                 name=name, ip=ns.node_ip, pod_cidr=pod_cidr, cpu=ns.cpu, memory=ns.memory, max_pods=ns.max_pods,
                 labels=labels, taints=taints, runtime="fake" if fake else "process",
@@ -166,7 +189,8 @@ async def _run(servers: list[str], ns: argparse.Namespace, durations: dict[str, 
                 registry = Registry(Path(ns.image_registry)) if ns.image_registry else Registry()
                 images = ImageStore(data_dir, registry)
                 runtime = ProcessRuntime(data_dir / "runtime", pod_cidr=pod_cidr)
-            kubelet = Kubelet(client, config, runtime, recorder=recorder, images=images)  # type: ignore[arg-type]
+            kubelet = Kubelet(client, config, runtime, recorder=recorder, images=images,  # type: ignore[arg-type]
+                              status_write_slots=status_slots)
             if not fake:
                 from kubelet.streaming import StreamingServer
 

@@ -120,6 +120,7 @@ class NodeAgent:
         self.registered = asyncio.Event()
         self._last_report = 0.0
         self._changed = asyncio.Event()
+        self._last_lease: coordination_pb2.Lease | None = None  # as last written by renew_lease
         self.log = log.bind(node=config.name)
         arch = platform.machine()
         self.system_info = core_pb2.NodeSystemInfo(
@@ -289,13 +290,28 @@ class NodeAgent:
         return lease
 
     async def renew_lease(self) -> None:
+        """One write per renewal: the lease this agent wrote last is updated directly (as
+        client-go's lease controller does); it is read back only when that fails (someone else
+        wrote it, or it is gone). With 100 fake nodes in one process that halves the lease calls."""
+        if self._last_lease is not None:
+            try:
+                written = await self.client.update(LEASES, self._lease(self._last_lease), namespace=LEASE_NAMESPACE)
+                assert isinstance(written, coordination_pb2.Lease)
+                self._last_lease = written
+                return
+            except (api.Conflict, api.NotFound):
+                self._last_lease = None
         try:
             existing = await self.client.get(LEASES, self.config.name, namespace=LEASE_NAMESPACE)
         except api.NotFound:
-            await self.client.create(LEASES, self._lease(None), namespace=LEASE_NAMESPACE)
+            created = await self.client.create(LEASES, self._lease(None), namespace=LEASE_NAMESPACE)
+            assert isinstance(created, coordination_pb2.Lease)
+            self._last_lease = created
             return
         assert isinstance(existing, coordination_pb2.Lease)
-        await self.client.update(LEASES, self._lease(existing), namespace=LEASE_NAMESPACE)
+        written = await self.client.update(LEASES, self._lease(existing), namespace=LEASE_NAMESPACE)
+        assert isinstance(written, coordination_pb2.Lease)
+        self._last_lease = written
 
     async def _lease_loop(self) -> None:
         delay = self.config.lease_renew_interval

@@ -34,6 +34,7 @@ from kplane.logs import get_logger
 from kubelet import status as podstatus
 from kubelet.backoff import Backoff, format_delay
 from kubelet.runtime import ContainerConfig, ContainerInfo, Runtime, SandboxConfig, SandboxInfo, StartError
+from kubelet.runtime.fake import INIT_LABEL  # on init containers (the fake runtime completes them at once)
 
 if TYPE_CHECKING:
     from kplane.client.client import Client
@@ -185,7 +186,7 @@ class PodWorker:
             attempts = self.containers.get(spec.name, [])
             current = attempts[-1] if attempts else None
             if current is None:
-                await self._start(spec, attempt=0)
+                await self._start(spec, attempt=0, init=True)
                 init_done = False
                 break
             if current.state in ("created", "running", "unknown"):
@@ -196,7 +197,7 @@ class PodWorker:
                 continue
             init_done = False
             if policy != "Never":
-                await self._restart(spec, current)
+                await self._restart(spec, current, init=True)
             break
         if init_done:
             for spec in pod.spec.containers:
@@ -290,7 +291,7 @@ class PodWorker:
     def _backoff_key(self, name: str) -> str:
         return f"{self.uid}/{name}"
 
-    async def _restart(self, spec: core_pb2.Container, exited: ContainerInfo) -> None:
+    async def _restart(self, spec: core_pb2.Container, exited: ContainerInfo, *, init: bool = False) -> None:
         key = self._backoff_key(spec.name)
         backoff = self.ctx.crash_backoff
         finished = exited.finished_at or time.time()
@@ -306,9 +307,9 @@ class PodWorker:
             self._schedule(backoff.retry_at(key, finished))
             return
         backoff.next(key, finished)
-        await self._start(spec, attempt=exited.attempt + 1)
+        await self._start(spec, attempt=exited.attempt + 1, init=init)
 
-    async def _start(self, spec: core_pb2.Container, *, attempt: int) -> None:
+    async def _start(self, spec: core_pb2.Container, *, attempt: int, init: bool = False) -> None:
         assert self.sandbox is not None
         pod, ctx = self.pod, self.ctx
         from kubelet.env import CreateContainerConfigError, expand
@@ -338,7 +339,7 @@ class PodWorker:
             working_dir = spec.workingDir or pulled.working_dir
         else:
             argv, working_dir = command + args, spec.workingDir
-        if not argv:
+        if not argv and ctx.images is not None:  # the fake runtime runs nothing: any image will do
             self._wait(spec.name, "CreateContainerError", "no command specified", event="Error: no command specified")
             self._schedule(time.time() + 5.0)
             return
@@ -347,7 +348,8 @@ class PodWorker:
             image_root=pulled.root if pulled is not None else None,
             argv=argv, env=env, working_dir=working_dir, mounts=mounts, stdin=spec.stdin,
             stdin_once=spec.stdinOnce, tty=spec.tty,
-            labels={"kplane.io/pod-uid": self.uid, "kplane.io/container-name": spec.name})
+            labels={"kplane.io/pod-uid": self.uid, "kplane.io/container-name": spec.name,
+                    **({INIT_LABEL: "true"} if init else {})})
         info = await ctx.runtime.create_container(self.sandbox.id, config)
         ctx.recorder.event(pod, "Normal", "Created", f"Created container: {spec.name}")
         self.waiting.pop(spec.name, None)
@@ -581,7 +583,9 @@ class PodWorker:
         conditions = podstatus.pod_conditions(pod, sandbox_ready=self.sandbox is not None, init=init,
                                               containers=containers, phase=phase)
         status.conditions.extend(podstatus.merge_conditions(pod.status.conditions, conditions, time.time()))
-        if self.static and not any(c.type == "PodScheduled" for c in status.conditions):
+        if not any(c.type == "PodScheduled" for c in status.conditions):
+            # a static pod, or one created with spec.nodeName (no binding): the kubelet reports it
+            # scheduled, as Kubernetes' does
             status.conditions.add(type="PodScheduled", status="True").lastTransitionTime.CopyFrom(
                 podstatus.timestamp(self.start_time))
         status.initContainerStatuses.extend(podstatus.container_status(v) for v in init)

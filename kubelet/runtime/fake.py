@@ -4,6 +4,8 @@ Nothing runs. A sandbox gets a pod IP from the node's pod CIDR (the same allocat
 runtime, so addresses look real), a container is ``running`` the moment it starts, and it stays
 running until it is stopped. Semantics, kept deliberately simple:
 
+- an init container (label ``kplane.io/init-container: "true"``, set by the pod worker) exits 0
+  the moment it starts, as in kwok: otherwise a pod with init containers would never run;
 - ``stop_container`` makes a running container ``exited`` with exit code 0, reason ``Completed``
   (a well-behaved program that handles SIGTERM), whatever the grace period;
 - ``exec_sync`` succeeds at once with empty output (so exec probes pass);
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from kubelet.runtime import Runtime
 
 _ids = itertools.count(1)
+INIT_LABEL = "kplane.io/init-container"  # "true" on init containers (the pod worker sets it)
 
 
 def _new_id(prefix: str) -> str:
@@ -135,6 +138,8 @@ class FakeRuntime:
             raise RuntimeFailure("AlreadyStarted", f"container {container_id} was already started")
         info.state = "running"
         info.started_at = time.time()
+        if info.labels.get(INIT_LABEL) == "true":
+            self._finish(info, 0, "Completed")
         return _copy_container(info)
 
     async def stop_container(self, container_id: str, grace_period: float) -> None:
