@@ -216,7 +216,14 @@ async def test_init_containers_shared_volume_pod_ip_and_http(client: Client, nam
     assert status_of(p, "init").state.terminated.reason == "Completed"
     assert condition(p, "Initialized") == "True"
     assert status_of(p, "app").containerID.startswith("kplane://")
-    body = await asyncio.to_thread(http_get, f"http://{p.status.podIP}/")
+
+    async def answers() -> str:  # Ready without a readiness probe means "started", not "listening"
+        try:
+            return await asyncio.to_thread(http_get, f"http://{p.status.podIP}/")
+        except OSError as exc:
+            raise AssertionError(str(exc)) from None
+
+    body = await eventually(answers, "myapp to answer on the pod IP", timeout=30)
     assert body.strip() == 'Hello MyApp | Version: v1 | <a href="hostname.html">Pod Name</a>'
     assert (await asyncio.to_thread(http_get, f"http://{p.status.podIP}/hostname.html")).strip() == "web"
     reasons = [r for r, _ in await events_for(client, namespace, "web")]
