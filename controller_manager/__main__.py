@@ -43,15 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     if ns.concurrent_syncs < 1:
         print("controller-manager: --concurrent-syncs must be at least 1", file=sys.stderr)
         raise SystemExit(2)
-    servers = [s for s in ns.server.split(",") if s]
-    if not servers:
-        from kplane.config import ConfigError, load_config
+    from kplane.config import component_servers
 
-        try:
-            servers = load_config().servers
-        except ConfigError as exc:
-            print(f"controller-manager: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+    servers = component_servers("controller-manager", ns.server)
     if ns.metrics_port:
         from prometheus_client import start_http_server
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,17 @@ def save_config(cfg: ClientConfig, path: Path | None = None) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def component_servers(prog: str, flag: str) -> list[str]:
+    """The apiserver addresses a component (scheduler, controller-manager, kubelet) dials: its
+    ``--server`` flag (comma separated), else the client config. A missing or broken config
+    ends the process with exit code 2 and one line naming the problem."""
+    servers = [s for s in flag.split(",") if s]
+    if servers:
+        return servers
+    try:
+        return load_config().servers
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

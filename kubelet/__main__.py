@@ -108,14 +108,9 @@ def main(argv: list[str] | None = None) -> None:
             durations[flag] = parse_duration(getattr(ns, flag))
         except ValueError as exc:
             _fail(f"--{flag.replace('_', '-')}: {exc}")
-    servers = [s for s in ns.server.split(",") if s]
-    if not servers:
-        from kplane.config import ConfigError, load_config
+    from kplane.config import component_servers
 
-        try:
-            servers = load_config().servers
-        except ConfigError as exc:
-            _fail(str(exc))
+    servers = component_servers("kubelet", ns.server)
     if ns.metrics_port:
         from prometheus_client import start_http_server
 

@@ -40,16 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, yaml.YAMLError, ConfigError) as exc:
         print(f"scheduler: invalid --config {ns.config}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    servers = [s for s in ns.server.split(",") if s]
-    if not servers:
-        from kplane.config import ConfigError as ClientConfigError
-        from kplane.config import load_config
+    from kplane.config import component_servers
 
-        try:
-            servers = load_config().servers
-        except ClientConfigError as exc:
-            print(f"scheduler: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+    servers = component_servers("scheduler", ns.server)
     if ns.metrics_port:
         from prometheus_client import start_http_server
 

@@ -91,3 +91,15 @@ def test_awkward_values_survive_the_round_trip(tmp_path: Path) -> None:
     cfg = ClientConfig(servers=["[::1]:6443", "127.0.0.2:6443"], cluster="a: b", namespace="yes")
     save_config(cfg, path)
     assert load_config(path) == cfg
+
+
+def test_component_servers_flag_then_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from kplane.config import component_servers
+
+    assert component_servers("scheduler", "127.0.0.1:1,127.0.0.1:2") == ["127.0.0.1:1", "127.0.0.1:2"]
+    monkeypatch.setenv("KPLANE_CONFIG", str(tmp_path / "missing"))
+    with pytest.raises(SystemExit) as exit_info:
+        component_servers("kubelet", "")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("kubelet: no kplane config at")
