@@ -61,10 +61,6 @@ class ContainerView:
     ready: bool = False
     started: bool | None = None
 
-    @property
-    def waiting(self) -> bool:
-        return self.running_since is None and (self.terminated is None or bool(self.waiting_reason))
-
 
 def timestamp(seconds: float) -> Timestamp:
     ts = Timestamp()
