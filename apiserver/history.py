@@ -45,7 +45,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from apiserver import audit
 from apiserver.leases import LeaseManager
-from apiserver.storage import KV, EtcdUnavailable, FutureRevision, RevisionCompacted, Storage
+from apiserver.storage import (
+    KV,
+    TOMBSTONE_PREFIX,
+    EtcdUnavailable,
+    FutureRevision,
+    RevisionCompacted,
+    Storage,
+)
 from apiserver.watchcache import rv_suffix
 from kplane.api import errors as api
 from kplane.api.pb import api_pb2
@@ -55,7 +62,6 @@ from kplane.logs import get_logger
 log = get_logger(component="apiserver")
 
 WRITER_KEY = "/kplane/writer"
-TOMBSTONE_PREFIX = "/kplane/deleted"
 REGISTRY_PREFIX = "/registry/"
 EVENTS_PREFIX = "/registry/events/"
 # Revisions read per transaction (etcd's default --max-txn-ops is 128) and per message.

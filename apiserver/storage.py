@@ -31,6 +31,11 @@ class KV:
     create_revision: int
 
 
+# Every delete through the API puts TOMBSTONE_PREFIX + key in the same transaction (see
+# apiserver/history.py): the deletion's revision stays findable after the key is gone.
+TOMBSTONE_PREFIX = "/kplane/deleted"
+
+
 class StorageError(Exception):
     pass
 
@@ -81,6 +86,28 @@ class WriteHooks(Protocol):
     def lease_lost(self) -> None:
         """A put failed with LeaseNotFound: forget cached leases (the write is retried once)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Companions:
+    """Keys written in the same transaction as an object (the Service allocator's keys,
+    apiserver/allocator.py): each `claim` key must not exist yet — else nothing is written and
+    the write raises ClaimTaken — and is put; each `release` key is deleted if it still holds
+    the given value (a nested transaction: a key someone else now holds is left alone)."""
+
+    claim: tuple[tuple[str, bytes], ...] = ()
+    release: tuple[tuple[str, bytes], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.claim or self.release)
+
+
+class ClaimTaken(StorageError):
+    """A companion key to claim already exists: the object write was not applied."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"already claimed: {', '.join(keys)}")
+        self.keys = keys
 
 
 class WriteOutcomeUnknown(StorageError):
@@ -201,17 +228,28 @@ class Storage:
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def prefix_state(self, prefix: str, after_revision: int) -> tuple[int, int, int]:
-        """(keys under prefix modified after `after_revision`, keys under prefix, revision), read
-        atomically in one transaction: lets the watch cache prove it is up to date."""
+        """(keys under prefix or its tombstones modified after `after_revision`, keys under prefix,
+        revision), read atomically in one transaction: lets the watch cache prove it is up to date.
+
+        A key created and deleted again after `after_revision` leaves nothing under the prefix,
+        so counting the prefix alone cannot see it; every delete through the API also puts a
+        tombstone (`TOMBSTONE_PREFIX + key`, in the delete's own transaction), and a tombstone
+        newer than `after_revision` counts as a change."""
         k = prefix.encode()
         end = _range_end(k)
-        resp = await self._call("Txn", rpc.TxnRequest(success=[
+        tk = (TOMBSTONE_PREFIX + prefix).encode()
+
+        def newer_than(key: bytes) -> rpc.RequestOp:
             # keys_only + limit, not count_only: etcd's count ignores the min_mod_revision filter
-            rpc.RequestOp(request_range=rpc.RangeRequest(key=k, range_end=end, keys_only=True, limit=1,
-                                                         min_mod_revision=after_revision + 1)),
+            return rpc.RequestOp(request_range=rpc.RangeRequest(key=key, range_end=_range_end(key), keys_only=True,
+                                                                limit=1, min_mod_revision=after_revision + 1))
+
+        resp = await self._call("Txn", rpc.TxnRequest(success=[
+            newer_than(k),
             rpc.RequestOp(request_range=rpc.RangeRequest(key=k, range_end=end, count_only=True)),
+            newer_than(tk),
         ]))
-        newer = len(resp.responses[0].response_range.kvs)  # type: ignore[attr-defined]
+        newer = len(resp.responses[0].response_range.kvs) + len(resp.responses[2].response_range.kvs)  # type: ignore[attr-defined]
         total = int(resp.responses[1].response_range.count)  # type: ignore[attr-defined]
         return newer, total, int(resp.header.revision)  # type: ignore[attr-defined]
 
@@ -231,19 +269,31 @@ class Storage:
 
     # -- writes (all compare-and-swap) -----------------------------------------------------
 
-    async def _write(self, key: str, op: str, compare: object, value: bytes | None) -> object:
+    async def _write(self, key: str, op: str, compare: object, value: bytes | None,
+                     companions: Companions | None = None) -> object:
         """One compare-and-swap transaction: `value` put (or the key deleted when None) plus the
-        hooks' extra puts if `compare` holds, else the key's current state read back."""
+        hooks' extra puts and the companion keys if `compare` holds (and every claimed key is
+        absent), else the key's current state (and the claimed keys) read back."""
         k = key.encode()
+        claim = companions.claim if companions else ()
+        release = companions.release if companions else ()
+        compares = [compare, *(rpc.Compare(key=ck.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE,
+                                           create_revision=0) for ck, _ in claim)]
+        own = [*(rpc.RequestOp(request_put=rpc.PutRequest(key=ck.encode(), value=cv)) for ck, cv in claim),
+               *(rpc.RequestOp(request_txn=rpc.TxnRequest(
+                   compare=[rpc.Compare(key=rk.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.VALUE, value=rv)],
+                   success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=rk.encode()))]))
+                 for rk, rv in release)]
         for attempt in (0, 1):
             lease, extra = await self.hooks.write_ops(key, op) if self.hooks is not None else (0, [])
             main = (rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k)) if value is None
                     else rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, lease=lease)))
             success = [main, *(rpc.RequestOp(request_put=rpc.PutRequest(key=ek.encode(), value=ev, lease=el))
-                               for ek, ev, el in extra)]
-            failure = [] if op == "create" else [rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]
+                               for ek, ev, el in extra), *own]
+            failure = [] if op == "create" and not claim else [rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]
+            failure += [rpc.RequestOp(request_range=rpc.RangeRequest(key=ck.encode(), keys_only=True)) for ck, _ in claim]
             try:
-                return await self._call("Txn", rpc.TxnRequest(compare=[compare], success=success, failure=failure))
+                return await self._call("Txn", rpc.TxnRequest(compare=compares, success=success, failure=failure))
             except LeaseNotFound:
                 # nothing was applied: a transaction fails as a whole; retry with fresh leases
                 if attempt or self.hooks is None:
@@ -251,39 +301,60 @@ class Storage:
                 self.hooks.lease_lost()
         raise AssertionError("unreachable")
 
-    async def create(self, key: str, value: bytes) -> int:
-        """Put key only if it does not exist (create_revision == 0). Returns the new revision."""
+    async def create(self, key: str, value: bytes, companions: Companions | None = None) -> int:
+        """Put key only if it does not exist (create_revision == 0). Returns the new revision.
+        KeyExists if it does; ClaimTaken if a companion key to claim exists."""
         cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, create_revision=0)
-        resp = await self._write(key, "create", cmp, value)
+        resp = await self._write(key, "create", cmp, value, companions)
         if not resp.succeeded:  # type: ignore[attr-defined]
+            if companions and companions.claim and self._current_from_failure(key, resp) is None:
+                raise ClaimTaken(self._claimed_from_failure(resp))
             raise KeyExists(key)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
-        """Put key only if its mod_revision is still expected_revision; else RevisionMismatch."""
+    async def update(self, key: str, value: bytes, expected_revision: int,
+                     companions: Companions | None = None) -> int:
+        """Put key only if its mod_revision is still expected_revision; else RevisionMismatch
+        (or ClaimTaken when the key matched but a companion key to claim exists)."""
         cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
                           mod_revision=expected_revision)
-        resp = await self._write(key, "update", cmp, value)
+        resp = await self._write(key, "update", cmp, value, companions)
         if not resp.succeeded:  # type: ignore[attr-defined]
-            raise RevisionMismatch(self._current_from_failure(key, resp))
+            self._raise_write_failure(key, resp, expected_revision)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
-    async def delete(self, key: str, expected_revision: int) -> int:
+    async def delete(self, key: str, expected_revision: int, companions: Companions | None = None) -> int:
         """Delete key only if its mod_revision is still expected_revision; else RevisionMismatch."""
         cmp = rpc.Compare(key=key.encode(), result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
                           mod_revision=expected_revision)
-        resp = await self._write(key, "delete", cmp, None)
+        resp = await self._write(key, "delete", cmp, None, companions)
         if not resp.succeeded:  # type: ignore[attr-defined]
-            raise RevisionMismatch(self._current_from_failure(key, resp))
+            self._raise_write_failure(key, resp, expected_revision)
         return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    def _raise_write_failure(self, key: str, resp: object, expected_revision: int) -> None:
+        current = self._current_from_failure(key, resp)
+        if current is not None and current.mod_revision == expected_revision:
+            taken = self._claimed_from_failure(resp)
+            if taken:
+                raise ClaimTaken(taken)
+        raise RevisionMismatch(current)
 
     @staticmethod
     def _current_from_failure(key: str, resp: object) -> KV | None:
-        for op in resp.responses:  # type: ignore[attr-defined]
-            kvs = op.response_range.kvs
+        """The object key's state, read by the failure branch's first operation."""
+        ops = resp.responses  # type: ignore[attr-defined]
+        if ops:
+            kvs = ops[0].response_range.kvs
             if kvs:
                 return KV(key, kvs[0].value, kvs[0].mod_revision, kvs[0].create_revision)
         return None
+
+    @staticmethod
+    def _claimed_from_failure(resp: object) -> list[str]:
+        """Companion keys (read after the object key) that already exist."""
+        return [op.response_range.kvs[0].key.decode() for op in list(resp.responses)[1:]  # type: ignore[attr-defined]
+                if op.response_range.kvs]
 
     async def put_raw(self, key: str, value: bytes) -> int:
         resp = await self._call("Put", rpc.PutRequest(key=key.encode(), value=value))

@@ -326,9 +326,12 @@ class WatchCache:
     async def consistent_revision(self, timeout: float = 3.0) -> int | None:
         """A revision at which the cache provably equals etcd for this resource, or None.
 
-        One etcd transaction counts the keys under the prefix and those modified after the
-        cache's revision: none newer and the same count means no put or delete happened since,
-        so the cache is exact at the transaction's revision (and `rev` may advance to it)."""
+        One etcd transaction counts the keys under the prefix and those (or their deletion
+        tombstones) modified after the cache's revision: none newer and the same count means no
+        put or delete happened since — a key created and deleted again shows by its tombstone —
+        so the cache is exact at the transaction's revision (and `rev` may advance to it).
+        (A delete that writes no tombstone — an Event's TTL lease expiring, a raw etcd delete —
+        paired with a create in the same short window is the one change this cannot see.)"""
         async with asyncio.timeout(timeout):
             await self.ready.wait()
         deadline = time.monotonic() + timeout
