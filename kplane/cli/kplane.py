@@ -15,9 +15,10 @@ from pathlib import Path
 import click
 
 from kplane.cli.history import register as register_history_commands
-from kplane.cluster.components import ClusterOptions
+from kplane.cluster.components import DEFAULT_CLUSTER_CIDR, ClusterOptions, check_cluster_cidr
 from kplane.cluster.console import Console
 from kplane.cluster.launcher import DEFAULT_DATA_DIR, UpSettings, cluster_status, run_down, run_up
+from kplane.cluster.spec import PROFILES
 from kplane.cluster.state import StateError
 from kplane.config import default_config_path
 from kplane.logs import LOG_FORMATS, configure_logging
@@ -113,6 +114,34 @@ def cli() -> None:
     show_default=True,
     help="The apiserver's audit log (DATA_DIR/logs/audit.log): who did what; None turns it off.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="default",
+    show_default=True,
+    help="Timings: default (Kubernetes-like) or fast (node loss detected in 5s, pods evicted 5s later; "
+    "for chaos runs). See docs/chaos.md.",
+)
+@click.option(
+    "--cluster-cidr",
+    default=DEFAULT_CLUSTER_CIDR,
+    show_default=True,
+    help="Pod IPs (inside 127.0.0.0/8): node i gets the i-th /24. Give side-by-side clusters disjoint ranges.",
+)
+@click.option(
+    "--control-plane-replicas",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Scheduler and controller-manager processes each (one leads, the others stand by).",
+)
+@click.option(
+    "--fake-nodes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also run N simulated nodes (fake-0 ...) in one `kubelet --runtime fake` process.",
+)
 @click.option("--restart-on-failure", is_flag=True, help="Restart a component that dies (with back-off).")
 @click.option(
     "--startup-timeout",
@@ -133,10 +162,18 @@ def up(
     audit_level: str,
     config_path: Path | None,
     log_format: str,
+    profile: str,
+    cluster_cidr: str,
+    control_plane_replicas: int,
+    fake_nodes: int,
     restart_on_failure: bool,
     startup_timeout: float,
 ) -> None:
     """Start a cluster and supervise it until Ctrl-C (or `kplane down`)."""
+    cidr_error = check_cluster_cidr(cluster_cidr, nodes, fake_nodes)
+    if cidr_error:
+        click.echo(f"kplane: {cidr_error}", err=True)
+        sys.exit(1)
     configure_logging("kplane", fmt=log_format)
     data_dir = data_dir.expanduser().absolute()
     opts = ClusterOptions(
@@ -149,6 +186,10 @@ def up(
         metrics_port_base=metrics_port_base,
         compaction_retention=compaction_retention,
         audit_level=audit_level,
+        profile=profile,
+        cluster_cidr=cluster_cidr,
+        control_plane_replicas=control_plane_replicas,
+        fake_nodes=fake_nodes,
     )
     settings = UpSettings(
         config_path=(config_path or default_config_path()).expanduser().absolute(),
@@ -186,6 +227,9 @@ def status(data_dir: Path) -> None:
         mark = "[green]yes[/green]" if r.healthy else "[bold red]no[/bold red]"
         table.add_row(r.component, r.pid, r.address, mark, r.detail)
     out.print(table)
+    profile = PROFILES.get(str(state.get("profile") or "default"))
+    if profile is not None:
+        out.print(f"profile: {profile.name} — {profile.summary}", highlight=False, markup=False)
     _print_retention(out, rows)
     ok = all(r.healthy for r in rows)
     if not ok:

@@ -22,7 +22,9 @@ kubelet i gets B+2+i.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,9 @@ from urllib.parse import urlsplit
 
 from kplane.cluster.etcd import EtcdBinary, client_url, etcd_argv, etcd_env, parse_etcd_servers
 from kplane.cluster.ports import LOOPBACK, PortRequest
-from kplane.cluster.spec import ALIVE, ComponentSpec, HealthCheck
+from kplane.cluster.spec import ALIVE, PROFILES, ComponentSpec, HealthCheck
+
+DEFAULT_CLUSTER_CIDR = "127.244.0.0/14"
 
 
 @dataclass
@@ -49,6 +53,14 @@ class ClusterOptions:
     audit_level: str = "Metadata"
     component_log_format: str = "json"
     python: str = field(default_factory=lambda: sys.executable)
+    # Timing flags per component (kplane.cluster.spec.PROFILES): "default" or "fast".
+    profile: str = "default"
+    # Pod IPs: node i gets the i-th /24 of this range (fake nodes share its upper half).
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR
+    # Scheduler and controller-manager processes each (one leads, the rest stand by).
+    control_plane_replicas: int = 1
+    # Simulated nodes (fake-0 ... fake-N-1) served by one extra `kubelet --fake-nodes N` process.
+    fake_nodes: int = 0
 
     @property
     def log_dir(self) -> Path:
@@ -118,27 +130,33 @@ def build_components(
     specs.append(apiserver_spec(opts, urls))
     server = opts.apiserver_address
     common = ["--server", server]
+    profile = PROFILES[opts.profile]
     for offset, (module, name) in enumerate(
         (("scheduler", "scheduler"), ("controller_manager", "controller-manager"))
     ):
         if module_has_main(module):
-            specs.append(
-                ComponentSpec(
-                    name=name,
-                    argv=[
-                        opts.python,
-                        "-m",
-                        module,
-                        *common,
-                        "--metrics-port",
-                        str(opts.metrics_port(1 + offset)),
-                        "--log-format",
-                        opts.component_log_format,
-                    ],
-                    health=ALIVE,
-                    depends_on=("apiserver",),
+            for replica in range(1, max(1, opts.control_plane_replicas) + 1):
+                # Standbys (name-2, ...) get no metrics port of their own: the base layout has none.
+                metrics = opts.metrics_port(1 + offset) if replica == 1 else 0
+                specs.append(
+                    ComponentSpec(
+                        name=name if replica == 1 else f"{name}-{replica}",
+                        argv=[
+                            opts.python,
+                            "-m",
+                            module,
+                            *common,
+                            "--metrics-port",
+                            str(metrics),
+                            *profile_args(profile.args_for(name), module, notes),
+                            "--log-format",
+                            opts.component_log_format,
+                        ],
+                        health=ALIVE,
+                        depends_on=("apiserver",),
+                        extra={"role": name, "profile": opts.profile},
+                    )
                 )
-            )
         else:
             notes.append(f"no {name} yet: it starts here once {module}/__main__.py exists")
     if opts.nodes > 0:
@@ -160,7 +178,7 @@ def build_components(
                             "--node-ip",
                             node_ip(i),
                             "--pod-cidr",
-                            f"127.{244 + i // 256}.{i % 256}.0/24",
+                            node_pod_cidr(opts.cluster_cidr, i),
                             "--cpu",
                             cpu_share(opts.nodes),
                             "--memory",
@@ -169,12 +187,13 @@ def build_components(
                             str(opts.data_dir / "kubelet" / node / "manifests"),
                             "--metrics-port",
                             str(opts.metrics_port(2 + i)),
+                            *profile_args(profile.args_for("kubelet"), "kubelet", notes),
                             "--log-format",
                             opts.component_log_format,
                         ],
                         health=ALIVE,
                         depends_on=("apiserver",),
-                        extra={"node": node},
+                        extra={"node": node, "role": "kubelet", "profile": opts.profile},
                     )
                 )
         else:
@@ -183,7 +202,102 @@ def build_components(
                 f"--nodes {opts.nodes}: kubelets arrive with the kubelet component; "
                 f"starting no node{plural} for now"
             )
+    if opts.fake_nodes > 0 and module_has_main("kubelet"):
+        specs.append(fake_nodes_spec(opts, common, notes))
     return specs
+
+
+def node_pod_cidr(cluster_cidr: str, i: int) -> str:
+    """Node i's pod range: the i-th /24 of ``cluster_cidr`` (127.244.0.0/14: 127.244.i.0/24)."""
+    net = ipaddress.ip_network(cluster_cidr, strict=False)
+    return str(ipaddress.ip_network((int(net.network_address) + i * 256, 24)))
+
+
+def fake_pod_range(cluster_cidr: str) -> str:
+    """The upper half of the cluster range, which fake nodes slice among themselves."""
+    net = ipaddress.ip_network(cluster_cidr, strict=False)
+    return str(list(net.subnets(prefixlen_diff=1))[1])
+
+
+def check_cluster_cidr(cluster_cidr: str, nodes: int, fake_nodes: int = 0) -> str | None:
+    """Why ``cluster_cidr`` cannot hold ``nodes`` /24s (and the fake nodes), or None when it can."""
+    try:
+        net = ipaddress.ip_network(cluster_cidr, strict=False)
+    except ValueError as e:
+        return f"--cluster-cidr {cluster_cidr}: {e}"
+    if net.version != 4 or not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+        return f"--cluster-cidr {cluster_cidr}: must be inside 127.0.0.0/8 (kplane stays on loopback)"
+    if net.prefixlen > 23:
+        return f"--cluster-cidr {cluster_cidr}: too small; give at least a /23 (node i gets the i-th /24)"
+    room = 2 ** (24 - net.prefixlen) // (2 if fake_nodes else 1)
+    if nodes >= room:
+        return (f"--cluster-cidr {cluster_cidr}: room for {room - 1} node(s) (node i gets the i-th /24"
+                f"{', fake nodes the upper half' if fake_nodes else ''}), asked for {nodes}")
+    return None
+
+
+# Flags a profile may name that a component does not know yet (it would refuse to start) are left
+# out with a note: a profile is a wish list of timings, not a contract about every component's flags.
+def profile_args(args: list[str], module: str, notes: list[str]) -> list[str]:
+    """``args`` (flag, value pairs) minus the flags ``python -m module`` does not accept."""
+    known = module_flags(module)
+    out: list[str] = []
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        if known is None or flag in known:
+            out += [flag, value]
+        else:
+            note = f"profile: {module} has no {flag} yet; left out"
+            if note not in notes:
+                notes.append(note)
+    return out
+
+
+def module_flags(module: str) -> set[str] | None:
+    """The ``--flags`` ``module/__main__.py`` defines (read from its source, nothing imported);
+    None when the source cannot be read."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        try:
+            text = Path(loc, "__main__.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        return set(re.findall(r"""["'](--[a-z0-9][a-z0-9-]*)["']""", text))
+    return None
+
+
+def fake_nodes_spec(opts: ClusterOptions, common: list[str], notes: list[str]) -> ComponentSpec:
+    """One kubelet process simulating ``opts.fake_nodes`` nodes (fake-0 ...), kwok-style."""
+    profile = PROFILES[opts.profile]
+    return ComponentSpec(
+        name="fake-nodes",
+        argv=[
+            opts.python,
+            "-m",
+            "kubelet",
+            "--runtime",
+            "fake",
+            "--fake-nodes",
+            str(opts.fake_nodes),
+            "--node-name",
+            "fake",
+            *common,
+            "--data-dir",
+            str(opts.data_dir / "kubelet" / "fake-nodes"),
+            "--pod-cidr",
+            fake_pod_range(opts.cluster_cidr),
+            *profile_args(profile.args_for("kubelet"), "kubelet", notes),
+            "--log-format",
+            opts.component_log_format,
+        ],
+        health=ALIVE,
+        depends_on=("apiserver",),
+        extra={"role": "fake-kubelet", "profile": opts.profile},
+    )
 
 
 def node_ip(i: int) -> str:
@@ -230,12 +344,14 @@ def apiserver_spec(opts: ClusterOptions, etcd_urls: list[str]) -> ComponentSpec:
             opts.compaction_retention,
             *(["--audit-log-path", str(opts.log_dir / "audit.log"), "--audit-level", opts.audit_level]
               if opts.audit_level != "None" else []),
+            *profile_args(PROFILES[opts.profile].args_for("apiserver"), "apiserver", []),
             "--log-format",
             opts.component_log_format,
         ],
         health=HealthCheck(kind="grpc", port=opts.port),
         depends_on=("etcd",),
         address=opts.apiserver_address,
+        extra={"role": "apiserver", "profile": opts.profile},
     )
 
 

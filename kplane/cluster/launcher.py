@@ -33,7 +33,7 @@ from kplane.cluster.state import (
     state_path,
     write_state,
 )
-from kplane.cluster.supervisor import ComponentFailed, Supervisor, kill_group
+from kplane.cluster.supervisor import CONTROL_SOCKET, ComponentFailed, Control, Supervisor, kill_group
 from kplane.config import ClientConfig, default_config_path, display_path, save_config
 
 DEFAULT_DATA_DIR = Path.home() / ".kplane" / "data"
@@ -136,6 +136,8 @@ async def run_up(opts: ClusterOptions, settings: UpSettings, console: Console) -
         ),
         "apiserver": opts.apiserver_address,
         "nodes": opts.nodes,
+        "profile": opts.profile,
+        "control_socket": str(data_dir / CONTROL_SOCKET),
         "started_at": _now(),
         "stopped_at": None,
         "launcher": {"pid": me, "create_time": process_create_time(me), "argv": my_argv},
@@ -179,7 +181,9 @@ async def run_up(opts: ClusterOptions, settings: UpSettings, console: Console) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     code = 0
+    control = Control(sup, data_dir / CONTROL_SOCKET)  # `kplane chaos` faults (supervisor.py)
     try:
+        await control.start()
         start = asyncio.create_task(sup.start())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -200,6 +204,7 @@ async def run_up(opts: ClusterOptions, settings: UpSettings, console: Console) -
             await stop.wait()
         stopped.cancel()
     finally:
+        await control.close()
         await sup.stop()
         await asyncio.to_thread(stop_pod_processes, opts.data_dir / "kubelet",
                                 lambda msg: console.say(msg))

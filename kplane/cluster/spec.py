@@ -103,3 +103,51 @@ def order_components(specs: Iterable[ComponentSpec]) -> list[ComponentSpec]:
             names = ", ".join(s.name for s in pending)
             raise SpecError(f"dependency cycle among components: {names}")
     return out
+
+
+# ------------------------------------------------------------------------------------ profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Timing flags `kplane up --profile NAME` adds to each component's command line.
+
+    ``default`` passes nothing: every component keeps its Kubernetes-like defaults (node lease
+    renewed every 10 s, a node declared lost 50 s after its last heartbeat, pods tolerating an
+    unreachable node for 300 s). ``fast`` shrinks the node-loss pipeline to seconds so chaos
+    scenarios finish in well under a minute: heartbeats every second, a node is lost after 5 s of
+    silence, its pods are evicted 5 s later, and leader elections hand over within a few seconds.
+    """
+
+    name: str
+    summary: str
+    node_monitor_grace: float  # seconds without a heartbeat before a node is NotReady/Unknown
+    toleration: float  # seconds pods tolerate a not-ready/unreachable node before eviction
+    heartbeat: float  # the kubelet's lease renew interval
+    apiserver: tuple[str, ...] = ()
+    controller_manager: tuple[str, ...] = ()
+    scheduler: tuple[str, ...] = ()
+    kubelet: tuple[str, ...] = ()
+
+    def args_for(self, component: str) -> list[str]:
+        return list(getattr(self, component.replace("-", "_"), ()))
+
+
+_FAST_ELECTION = ("--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "4s",
+                  "--leader-elect-retry-period", "1s")
+
+PROFILES: dict[str, Profile] = {
+    "default": Profile("default", "Kubernetes-like timings (grace 50s, toleration 300s, leases 10s)",
+                       node_monitor_grace=50.0, toleration=300.0, heartbeat=10.0),
+    "fast": Profile(
+        "fast",
+        "node loss in seconds (heartbeats 1s, grace 5s, toleration 5s, leader hand-over ~7s)",
+        node_monitor_grace=5.0, toleration=5.0, heartbeat=1.0,
+        apiserver=("--default-not-ready-toleration-seconds", "5", "--default-unreachable-toleration-seconds", "5"),
+        controller_manager=("--node-monitor-period", "1s", "--node-monitor-grace-period", "5s",
+                            "--node-startup-grace-period", "10s", *_FAST_ELECTION),
+        scheduler=_FAST_ELECTION,
+        kubelet=("--node-lease-duration", "5s", "--node-lease-renew-interval", "1s",
+                 "--node-status-update-frequency", "1s"),
+    ),
+}

@@ -1,6 +1,12 @@
 """Run cluster components as separate OS processes: start in dependency order, wait until each is
 healthy, stream their output, notice deaths, and stop them in reverse order.
 
+The supervisor also serves the **control channel** `kplane chaos` uses (see :class:`Control`): a
+unix socket under the data dir taking one JSON request per connection — signal a component
+(SIGKILL/SIGSTOP/SIGCONT, as an expected fault, never restarted behind the user's back), start it
+again with its original command line, or restart it — so a component a chaos command brought back
+is still this supervisor's child, and `kplane down`/Ctrl-C stop it like every other.
+
 The supervisor never imports gRPC (gRPC health checks run in a probe subprocess, see
 :mod:`kplane.cluster.probe`), so it may spawn and respawn children at any time.
 """
@@ -9,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -100,6 +108,11 @@ class Running:
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
     restarter: asyncio.Task[None] | None = None
+    # Set by the control channel before it signals or stops the process: its exit is a fault
+    # someone asked for (reported as "killed", never restarted by --restart-on-failure).
+    expected_exit: bool = False
+    frozen: bool = False  # SIGSTOPped through the control channel
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +136,8 @@ class Running:
             "exit_code": self.exit_code,
             "restarts": self.restarts,
             "stop_timeout": s.stop_timeout,
+            "frozen": self.frozen,
+            "extra": dict(s.extra),
         }
 
 
@@ -197,6 +212,8 @@ class Supervisor:
         r.exited.clear()
         r.healthy.clear()
         r.exit_code = None
+        r.expected_exit = False
+        r.frozen = False
         r.status = "starting"
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -248,10 +265,15 @@ class Supervisor:
         for t in pending:
             t.cancel()
         r.exit_code = code
-        r.status = "stopped" if r.stopping else "exited"
+        r.status = "stopped" if r.stopping else "killed" if r.expected_exit else "exited"
+        r.frozen = False
         r.exited.set()
         self._changed()
         if r.stopping:
+            return
+        if r.expected_exit:
+            r.healthy.clear()
+            self.console.say(f"{r.spec.name} is down ({describe_exit(code)}, as asked)", level="warning")
             return
         if r.healthy.is_set():
             # During start-up _wait_healthy reports the death with the log tail.
@@ -375,6 +397,8 @@ class Supervisor:
             self.console.say(f"stopping {r.spec.name}", pid=proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
+                if r.frozen:  # a stopped process acts on SIGTERM only once it runs again
+                    proc.send_signal(signal.SIGCONT)
             try:
                 await asyncio.wait_for(proc.wait(), r.spec.stop_timeout)
             except TimeoutError:
@@ -388,6 +412,74 @@ class Supervisor:
             await asyncio.gather(r.watcher, return_exceptions=True)
         self._close_log(r)
         self._changed()
+
+    # --------------------------------------------------------------------- faults (control channel)
+
+    def component(self, name: str) -> Running:
+        r = self.components.get(name)
+        if r is None:
+            raise ControlError(f"no component {name!r} (this cluster has: {', '.join(self.components)})")
+        if r.spec.external:
+            raise ControlError(f"{name} is external (--etcd-servers): kplane did not start it and will not signal it")
+        return r
+
+    async def send_fault_signal(self, name: str, sig: signal.Signals) -> dict[str, Any]:
+        """SIGKILL, SIGSTOP or SIGCONT ``name`` as a fault: its death is expected, not restarted."""
+        r = self.component(name)
+        async with r.lock:
+            proc = r.proc
+            if proc is None or proc.returncode is not None:
+                raise ControlError(f"{name} is not running ({r.status}); `kplane chaos restart {name}` starts it")
+            if sig == signal.SIGSTOP and r.frozen:
+                raise ControlError(f"{name} is already frozen")
+            if sig == signal.SIGCONT and not r.frozen:
+                raise ControlError(f"{name} is not frozen")
+            pid = proc.pid
+            if sig == signal.SIGKILL:
+                r.expected_exit = True
+                kill_group(pid)
+                await r.exited.wait()
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+                r.frozen = sig == signal.SIGSTOP
+                r.status = "frozen" if r.frozen else "running"
+                self._changed()
+            return {"component": name, "pid": pid, "signal": sig.name, "status": r.status}
+
+    async def start_component(self, name: str, *, restart: bool = False) -> dict[str, Any]:
+        """Start ``name`` again with its original command line (``restart``: stop it first, SIGTERM
+        then SIGKILL after its stop timeout); returns once it is healthy."""
+        r = self.component(name)
+        async with r.lock:
+            old_pid = r.pid
+            if old_pid is not None:
+                if not restart:
+                    raise ControlError(f"{name} is running (pid {old_pid}); kill it first or use restart")
+                r.expected_exit = True
+                proc = r.proc
+                assert proc is not None
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                    if r.frozen:
+                        proc.send_signal(signal.SIGCONT)
+                try:
+                    await asyncio.wait_for(r.exited.wait(), r.spec.stop_timeout)
+                except TimeoutError:
+                    kill_group(proc.pid)
+                    await r.exited.wait()
+            for dep in r.spec.depends_on:
+                if not self.components[dep].healthy.is_set():
+                    raise ControlError(f"{name} needs {dep}, which is not running; start {dep} first")
+            r.restarts += 1
+            await self._spawn(r)
+            await self._wait_healthy(r)
+            r.status = "running"
+            r.healthy.set()
+            self._changed()
+            self.console.say(f"{name} is ready again (started through the control channel)")
+            assert r.proc is not None
+            return {"component": name, "pid": r.proc.pid, "previous_pid": old_pid, "status": r.status}
 
     def kill_now(self) -> None:
         """SIGKILL every running component at once (a second Ctrl-C)."""
@@ -426,3 +518,96 @@ def kill_group(pid: int) -> None:
         pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------- control channel
+
+CONTROL_SOCKET = "control.sock"
+_SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGSTOP": signal.SIGSTOP, "SIGCONT": signal.SIGCONT}
+
+
+class ControlError(Exception):
+    """A control request that cannot be done (unknown component, not running, ...)."""
+
+
+class Control:
+    """The supervisor's control channel: ``DATA/control.sock``, one JSON request per connection.
+
+    Requests (a JSON object on one line) and their answers (one line)::
+
+        {"op": "ping"}                                  -> {"ok": true, "components": [...], "pid": N}
+        {"op": "signal", "component": C, "signal": S}   -> {"ok": true, "pid": N, ...}  S: SIGKILL|SIGSTOP|SIGCONT
+        {"op": "start", "component": C}                 -> {"ok": true, "pid": N, ...}  once healthy
+        {"op": "restart", "component": C}               -> {"ok": true, "pid": N, "previous_pid": M}
+        anything wrong                                  -> {"ok": false, "error": "..."}
+
+    Only the user who started `kplane up` can connect (the socket is mode 0600).
+    """
+
+    def __init__(self, supervisor: Supervisor, path: Path) -> None:
+        self.supervisor = supervisor
+        self.path = Path(path)
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+        except OSError as e:  # e.g. a path longer than a unix socket allows (~107 bytes)
+            self.supervisor.console.say(
+                f"no chaos control channel at {self.path}: {e.strerror or e}", level="warning")
+        finally:
+            os.umask(old)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 10.0)
+            try:
+                answer = await self.serve(json.loads(line or b"null"))
+            except ControlError as e:
+                answer = {"ok": False, "error": str(e)}
+            except ComponentFailed as e:
+                answer = {"ok": False, "error": e.report()}
+            except ValueError as e:
+                answer = {"ok": False, "error": f"bad request: {e}"}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def serve(self, req: Any) -> dict[str, Any]:
+        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
+            raise ControlError('a request is a JSON object with an "op"')
+        op = req["op"]
+        sup = self.supervisor
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid(), "time": time.time(), "components": sup.snapshot()}
+        name = req.get("component")
+        if not isinstance(name, str) or not name:
+            raise ControlError(f'op {op!r} needs a "component"')
+        if op == "signal":
+            sig = _SIGNALS.get(str(req.get("signal")))
+            if sig is None:
+                raise ControlError(f"signal must be one of {', '.join(_SIGNALS)}")
+            sup.console.say(f"chaos: {sig.name} {name}", level="warning")
+            return {"ok": True, **await sup.send_fault_signal(name, sig)}
+        if op in ("start", "restart"):
+            sup.console.say(f"chaos: {op} {name}", level="warning")
+            return {"ok": True, **await sup.start_component(name, restart=op == "restart")}
+        raise ControlError(f"unknown op {op!r} (ping, signal, start, restart)")
