@@ -21,6 +21,8 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "controller_manager.cronjob:new",
     "garbagecollector": "controller_manager.garbagecollector:new",
     "namespace": "controller_manager.namespace:new",
+    "nodelifecycle": "controller_manager.nodelifecycle:new",
+    "endpoints": "controller_manager.endpoints:new",
 }
 
 
