@@ -50,7 +50,7 @@ proto: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy kplane apiserver scheduler controller_manager kubelet
+	$(BIN)/mypy kplane apiserver scheduler controller_manager kubelet proxy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

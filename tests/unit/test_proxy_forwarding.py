@@ -1,0 +1,189 @@
+"""The proxy's data plane with real sockets: listeners, round-robin, refused endpoints, half-close,
+session affinity, SO_REUSEPORT between two proxies, listeners closed with their route.
+
+Addresses: service IPs 127.98.(20+w).x, backends 127.248.(20+w).x (w: the xdist worker), so
+parallel test workers and other clusters on the machine never share an address."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from proxy.forwarder import Balancer, Forwarder
+from proxy.table import Endpoint, Route, Table
+
+
+def _worker() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+W = 20 + _worker() % 20
+VIP = f"127.98.{W}.10"
+PORT = 18080
+
+
+class Backend:
+    """An endpoint answering its name; with ``echo`` it first reads to EOF and echoes the bytes back."""
+
+    def __init__(self, name: str, ip: str, *, echo: bool = False) -> None:
+        self.name, self.ip, self.echo = name, ip, echo
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.hits = 0
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.hits += 1
+        if self.echo:
+            data = await reader.read()  # until the client's half-close
+            writer.write(b"echo:" + data)
+        else:
+            writer.write(self.name.encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
+    async def start(self) -> Backend:
+        self.server = await asyncio.start_server(self._handle, self.ip, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.ip, self.port, "n1")
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[list[Backend]]:
+    started = [await Backend(f"pod-{i}", f"127.248.{W}.{i}").start() for i in range(1, 4)]
+    yield started
+    for b in started:
+        await b.stop()
+
+
+@pytest.fixture
+async def forwarder() -> AsyncIterator[Forwarder]:
+    fwd = Forwarder()
+    yield fwd
+    await fwd.close()
+
+
+def table(*routes: tuple[tuple[str, int], Route]) -> Table:
+    return Table(routes=dict(routes))
+
+
+def route(*eps: Endpoint, affinity: int = 0) -> Route:
+    return Route("ns/web", "", tuple(eps), affinity)
+
+
+async def ask(ip: str = VIP, port: int = PORT, payload: bytes | None = None) -> bytes:
+    reader, writer = await asyncio.open_connection(ip, port)
+    try:
+        if payload is not None:
+            writer.write(payload)
+            await writer.drain()
+            writer.write_eof()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def test_connections_are_spread_round_robin(forwarder: Forwarder, backends: list[Backend]) -> None:
+    """Six connections to the service address reach each of three endpoints twice."""
+    await forwarder.apply(table(((VIP, PORT), route(*(b.endpoint for b in backends)))))
+    answers = Counter([(await ask()).decode().strip() for _ in range(6)])
+    assert answers == {"pod-1": 2, "pod-2": 2, "pod-3": 2}
+
+
+async def test_refused_endpoint_is_skipped_without_failing_the_client(forwarder: Forwarder,
+                                                                      backends: list[Backend]) -> None:
+    """An endpoint that refuses (its pod stopped listening) costs no failed connection."""
+    dead = backends[0]
+    await dead.stop()
+    await forwarder.apply(table(((VIP, PORT), route(*(b.endpoint for b in backends)))))
+    answers = [(await ask()).decode().strip() for _ in range(6)]
+    assert set(answers) == {"pod-2", "pod-3"} and len(answers) == 6
+
+
+async def test_no_endpoints_closes_the_connection(forwarder: Forwarder) -> None:
+    """A service without ready endpoints accepts and closes at once (nothing is forwarded)."""
+    await forwarder.apply(table(((VIP, PORT), route())))
+    try:
+        got = await ask()
+    except ConnectionResetError:
+        got = b""
+    assert got == b""
+
+
+async def test_half_close_is_passed_on(forwarder: Forwarder) -> None:
+    """The client's EOF reaches the endpoint as EOF; the endpoint's answer after it still arrives."""
+    echo = await Backend("echo", f"127.248.{W}.9", echo=True).start()
+    try:
+        await forwarder.apply(table(((VIP, PORT), route(echo.endpoint))))
+        assert await ask(payload=b"x" * 200_000) == b"echo:" + b"x" * 200_000
+    finally:
+        await echo.stop()
+
+
+async def test_client_ip_affinity_sticks_until_it_expires(backends: list[Backend]) -> None:
+    """sessionAffinity ClientIP: one client address keeps its endpoint; after the timeout it moves on."""
+    now = [0.0]
+    fwd = Forwarder(balancer=Balancer(clock=lambda: now[0]))
+    try:
+        await fwd.apply(table(((VIP, PORT), route(*(b.endpoint for b in backends), affinity=30))))
+        answers = {(await ask()).decode().strip() for _ in range(5)}
+        assert len(answers) == 1
+        now[0] += 31  # the affinity expired: round-robin picks the next endpoint
+        assert (await ask()).decode().strip() not in answers
+    finally:
+        await fwd.close()
+
+
+async def test_two_proxies_share_the_service_address(backends: list[Backend]) -> None:
+    """SO_REUSEPORT: a second node's proxy binds the same address; connections keep working and
+    the kernel hands some to each proxy."""
+    first, second = Forwarder(), Forwarder()
+    try:
+        t = table(((VIP, PORT), route(*(b.endpoint for b in backends))))
+        await first.apply(t)
+        await second.apply(t)
+        assert (VIP, PORT) in first.servers and (VIP, PORT) in second.servers
+        answers = [(await ask()).decode().strip() for _ in range(40)]
+        assert set(answers) == {"pod-1", "pod-2", "pod-3"}
+        assert sum(b.hits for b in backends) == 40
+        assert first.accepted > 0 and second.accepted > 0 and first.accepted + second.accepted == 40
+        await first.close()  # one node's proxy stops: the other still serves
+        assert (await ask()).decode().strip() in {"pod-1", "pod-2", "pod-3"}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_listener_closes_when_its_route_goes(forwarder: Forwarder, backends: list[Backend]) -> None:
+    """A service port that disappears from the table stops listening; a changed port moves."""
+    await forwarder.apply(table(((VIP, PORT), route(backends[0].endpoint))))
+    assert (await ask()).decode().strip() == "pod-1"
+    await forwarder.apply(table(((VIP, PORT + 1), route(backends[1].endpoint))))
+    with pytest.raises(ConnectionRefusedError):
+        await ask()
+    assert (await ask(port=PORT + 1)).decode().strip() == "pod-2"
+
+
+async def test_endpoint_removed_from_the_route_gets_no_new_connection(forwarder: Forwarder,
+                                                                      backends: list[Backend]) -> None:
+    """Endpoints dropped by an update are never picked again (round-robin continues over the rest)."""
+    await forwarder.apply(table(((VIP, PORT), route(*(b.endpoint for b in backends)))))
+    await forwarder.apply(table(((VIP, PORT), route(backends[2].endpoint))))
+    assert {(await ask()).decode().strip() for _ in range(4)} == {"pod-3"}
