@@ -271,6 +271,18 @@ def apiserver(args: tuple[str, ...]) -> None:
     os.execv(sys.executable, argv)
 
 
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def proxy(args: tuple[str, ...]) -> None:
+    """Run a node proxy in this process: `python -m proxy ARGS...` (try `--help`)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "proxy", *args])
+
+
 def _print_retention(out: object, rows: Sequence[object]) -> None:
     """The history the apiserver still holds and its compaction policy (kplane/cli/history.py)."""
     from kplane.cli.history import retention_line

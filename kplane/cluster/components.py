@@ -12,7 +12,10 @@ Command lines (each a separate OS process, every one on loopback):
 - ``node-1`` ... ``node-N`` (when ``kubelet/__main__.py`` exists): ``python -m kubelet --node-name
   node-i --server 127.0.0.1:P --data-dir DATA/kubelet/node-i --node-ip 127.0.1.i --pod-cidr
   127.244.i.0/24 --cpu SHARE --memory SHARE --pod-manifest-path DATA/kubelet/node-i/manifests
-  --metrics-port M --log-format json`` (SHARE: this machine's CPUs and memory split evenly).
+  --metrics-port M --log-format json`` (SHARE: this machine's CPUs and memory split evenly);
+- ``proxy-1`` ... ``proxy-N`` beside them (when ``proxy/__main__.py`` exists): ``python -m proxy
+  --node-name node-i --node-ip 127.0.1.i --server 127.0.0.1:P --nodeport-addresses
+  127.0.0.1,127.0.1.i --log-format json``.
 
 Metrics ports: 0 everywhere by default (each component picks its own or none); with
 ``--metrics-port-base B`` the apiserver gets B, the scheduler B+1, the controller-manager B+2 and
@@ -196,6 +199,8 @@ def build_components(
                         extra={"node": node, "role": "kubelet", "profile": opts.profile},
                     )
                 )
+                if module_has_main("proxy"):
+                    specs.append(proxy_spec(opts, common, node, i))
         else:
             plural = "s" if opts.nodes != 1 else ""
             notes.append(
@@ -297,6 +302,31 @@ def fake_nodes_spec(opts: ClusterOptions, common: list[str], notes: list[str]) -
         health=ALIVE,
         depends_on=("apiserver",),
         extra={"role": "fake-kubelet", "profile": opts.profile},
+    )
+
+
+def proxy_spec(opts: ClusterOptions, common: list[str], node: str, i: int) -> ComponentSpec:
+    """``python -m proxy`` beside node i's kubelet: node ports on 127.0.0.1 and the node IP; every
+    node's proxy binds every cluster IP too (SO_REUSEPORT, see proxy/forwarder.py)."""
+    return ComponentSpec(
+        name=f"proxy-{i}",
+        argv=[
+            opts.python,
+            "-m",
+            "proxy",
+            "--node-name",
+            node,
+            "--node-ip",
+            node_ip(i),
+            *common,
+            "--nodeport-addresses",
+            f"{LOOPBACK},{node_ip(i)}",
+            "--log-format",
+            opts.component_log_format,
+        ],
+        health=ALIVE,
+        depends_on=("apiserver",),
+        extra={"proxy_for": node, "role": "proxy", "profile": opts.profile},
     )
 
 
