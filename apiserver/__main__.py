@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from apiserver.allocator import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, IPRange, PortRange
 from apiserver.server import Options, serve
 from kplane.durations import parse_duration
 from kplane.logs import configure_logging
@@ -31,6 +32,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audit-log-maxsize", type=float, default=100.0,
                         help="rotate the audit log at this many megabytes")
     parser.add_argument("--audit-log-maxbackup", type=int, default=3, help="rotated audit logs to keep")
+    parser.add_argument("--service-cluster-ip-range", default=DEFAULT_SERVICE_CIDR,
+                        help="IPv4 CIDR that Service ClusterIPs come from (Kubernetes' default is 10.96.0.0/12; "
+                        "kplane's is loopback, so node proxies bind ClusterIPs without root)")
+    parser.add_argument("--service-node-port-range", default=DEFAULT_NODE_PORT_RANGE,
+                        help="port range (FROM-TO) that NodePort Services' node ports come from")
+    parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod "
+                        "that has none (DefaultTolerationSeconds admission)")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                        help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod "
+                        "that has none (DefaultTolerationSeconds admission)")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     parser.add_argument("--log-level", default="info")
     ns = parser.parse_args(argv)
@@ -50,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
             audit_level=ns.audit_level,
             audit_log_max_size_mb=ns.audit_log_maxsize,
             audit_log_max_backups=ns.audit_log_maxbackup,
+            service_cluster_ip_range=str(IPRange(ns.service_cluster_ip_range)),
+            service_node_port_range=str(PortRange(ns.service_node_port_range)),
+            default_not_ready_toleration_seconds=ns.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=ns.default_unreachable_toleration_seconds,
         )
     except ValueError as exc:
         parser.error(str(exc))

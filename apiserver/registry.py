@@ -18,9 +18,10 @@ import json
 import random
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import json_merge_patch
@@ -29,7 +30,16 @@ from google.protobuf.message import Message
 
 from apiserver import managedfields
 from apiserver import patch as smpatch
-from apiserver.storage import FutureRevision, KeyExists, RevisionCompacted, RevisionMismatch, Storage
+from apiserver.admission import Admission
+from apiserver.allocator import ServiceAllocator, prepare_service_update
+from apiserver.storage import (
+    Companions,
+    FutureRevision,
+    KeyExists,
+    RevisionCompacted,
+    RevisionMismatch,
+    Storage,
+)
 from apiserver.strategy import Strategy, spec_part, strategy_for
 from apiserver.watchcache import Entry, Filter, WatchCache, rv_suffix
 from kplane.api import codec
@@ -77,6 +87,9 @@ class Registry:
         self.caches: dict[str, WatchCache] = {
             rt.plural: WatchCache(rt, storage, window=watch_cache_size) for rt in RESOURCES}
         self.strategies: dict[str, Strategy] = {rt.plural: strategy_for(rt) for rt in RESOURCES}
+        self.admission = Admission()  # mutating admission on create (apiserver/admission.py)
+        # ClusterIPs and NodePorts of Services (apiserver/allocator.py); None: not allocated
+        self.allocator: ServiceAllocator | None = None
 
     async def start(self) -> None:
         trusted = await self._etcd_progress_is_reliable()
@@ -141,6 +154,13 @@ class Registry:
                                 f"delete it to recover") from None
         return object_to_dict(rt, msg)
 
+    def decode_stored(self, rt: ResourceType, key: str, raw: bytes, rev: int) -> Obj | None:
+        """A stored object as a dict, None when it does not decode."""
+        try:
+            return self._to_dict(rt, raw, rev, key)
+        except CorruptObject:
+            return None
+
     @staticmethod
     def _storable(rt: ResourceType, obj: Obj) -> tuple[Message, bytes]:
         msg = Registry.encode(rt, obj)
@@ -204,29 +224,49 @@ class Registry:
             from kplane.api.defaults import job_prepare_for_create
 
             job_prepare_for_create(obj, meta["uid"])
+        self.admission.admit_create(rt, obj)
         errors = validate_create(rt.kind, obj)
         if errors:
             raise api.Invalid.for_object(rt.kind, name, errors, rt.group)
         await self._admit_namespace(rt, namespace, name)
         managedfields.stamp_write(rt.api_version, obj, None)
-        msg, raw = self._storable(rt, obj)
         key = rt.key(namespace, name)
         if dry_run:
-            return Result(msg)
+            if rt.kind == "Service" and self.allocator is not None:
+                await self.allocator.dry_run(obj, None)
+            return Result(self._storable(rt, obj)[0])
+        stored: list[Message] = []
         for attempt in range(3):
             try:
-                rev = await self.storage.create(key, raw)
+                rev = await self._allocating_write(rt, obj, None, partial(self._cas_put, rt, key, obj, 0, stored))
                 break
             except KeyExists:
                 if attempt < 2 and meta.get("generateName") and name.startswith(meta["generateName"]):
                     # a generated name collided: pick another, as Kubernetes does
                     name = meta["name"] = generate_name(meta["generateName"])
-                    msg, raw = self._storable(rt, obj)
                     key = rt.key(namespace, name)
                     continue
                 raise api.AlreadyExists.for_object(rt.group_resource, name) from None
         log.info("created", resource=rt.plural, key=key, rv=rev)
-        return Result(self._with_rv(msg, rev))
+        return Result(self._with_rv(stored[0], rev))
+
+    async def _cas_put(self, rt: ResourceType, key: str, obj: Obj, expected: int, stored: list[Message],
+                       companions: Companions | None) -> int:
+        """Encode `obj` as it is now (allocation may just have filled it in) and write it:
+        a create when `expected` is 0, else an update of that revision."""
+        msg, raw = self._storable(rt, obj)
+        stored[:] = [msg]
+        if expected == 0:
+            return await self.storage.create(key, raw, companions)
+        return await self.storage.update(key, raw, expected, companions)
+
+    async def _allocating_write(self, rt: ResourceType, new: Obj | None, old: Obj | None,
+                                write: Callable[[Companions | None], Awaitable[int]]) -> int:
+        """`write` (one etcd transaction), with the ClusterIP/NodePort keys a Service claims or
+        releases in the same transaction (apiserver/allocator.py); other kinds write alone."""
+        if rt.kind != "Service" or self.allocator is None:
+            return await write(None)
+        return await self.allocator.write(new, old, write)
 
     @staticmethod
     def _check_namespace(rt: ResourceType, namespace: str, meta: Obj) -> None:
@@ -415,15 +455,19 @@ class Registry:
             finished = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and not (
                 rt.kind == "Pod" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0) and not (
                 rt.kind == "Namespace" and new_obj.get("spec", {}).get("finalizers"))
-            msg, raw = self._storable(rt, new_obj)
             if dry_run:
-                return Result(self._with_rv(msg, kv.mod_revision))
+                if rt.kind == "Service" and self.allocator is not None and not finished:
+                    await self.allocator.dry_run(new_obj, old)
+                return Result(self._with_rv(self._storable(rt, new_obj)[0], kv.mod_revision))
+            stored: list[Message] = []
             try:
                 if finished:
-                    rev = await self.storage.delete(key, kv.mod_revision)
+                    rev = await self._allocating_write(rt, None, old, partial(self.storage.delete, key, kv.mod_revision))
                     log.info("deleted (finalizers done)", resource=rt.plural, key=key, rv=rev)
-                    return Result(self._with_rv(msg, rev), deleted=True)
-                rev = await self.storage.update(key, raw, kv.mod_revision)
+                    return Result(self._with_rv(self._storable(rt, new_obj)[0], rev), deleted=True)
+                rev = await self._allocating_write(rt, new_obj, old,
+                                                   partial(self._cas_put, rt, key, new_obj, kv.mod_revision, stored))
+                msg = stored[0]
             except RevisionMismatch:
                 if precondition:
                     raise api.Conflict.for_object(
@@ -469,6 +513,8 @@ class Registry:
             errors = validate_status_update(rt.kind, new, old)
         else:  # the main resource
             strategy.prepare_for_update(new, old)
+            if rt.kind == "Service":
+                prepare_service_update(new, old)
             apply_defaults(rt.kind, new)
             errors = validate_update(rt.kind, new, old)  # includes "no new finalizers once deleting"
         if errors:
@@ -561,7 +607,7 @@ class Registry:
             if dry_run:
                 return Result(self.encode(rt, obj), deleted=True)
             try:
-                rev = await self.storage.delete(key, kv.mod_revision)
+                rev = await self._allocating_write(rt, None, obj, partial(self.storage.delete, key, kv.mod_revision))
             except RevisionMismatch:
                 continue
             log.info("deleted", resource=rt.plural, key=key, rv=rev)

@@ -12,6 +12,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from apiserver.admission import Admission, AdmissionOptions
+from apiserver.allocator import (
+    DEFAULT_NODE_PORT_RANGE,
+    DEFAULT_SERVICE_CIDR,
+    IPRange,
+    PortRange,
+    ServiceAllocator,
+)
 from apiserver.audit import AuditLog
 from apiserver.history import History, WriteRecorder
 from apiserver.leases import LeaseManager
@@ -19,6 +27,7 @@ from apiserver.registry import Registry
 from apiserver.service import APIService
 from apiserver.storage import EtcdUnavailable, Storage
 from kplane.api.pb import api_pb2, api_pb2_grpc
+from kplane.api.resources import resolve
 from kplane.logs import get_logger
 
 log = get_logger(component="apiserver")
@@ -39,6 +48,13 @@ class Options:
     audit_level: str = "Metadata"
     audit_log_max_size_mb: float = 100.0
     audit_log_max_backups: int = 3
+    # Services: ClusterIPs and NodePorts (apiserver/allocator.py). Kubernetes' default range is
+    # 10.96.0.0/12; every 127.x address is local on Linux, so node proxies bind these without root.
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    service_node_port_range: str = DEFAULT_NODE_PORT_RANGE
+    # DefaultTolerationSeconds admission (apiserver/admission.py)
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
 
 
 class Compactor:
@@ -89,6 +105,16 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     registry = Registry(storage, watch_cache_size=opts.watch_cache_size)
+    registry.admission = Admission(AdmissionOptions(
+        default_not_ready_toleration_seconds=opts.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=opts.default_unreachable_toleration_seconds))
+    try:
+        allocator = ServiceAllocator(storage, IPRange(opts.service_cluster_ip_range),
+                                     PortRange(opts.service_node_port_range))
+    except ValueError as exc:
+        await server.stop(0)
+        raise SystemExit(f"apiserver: {exc}") from None
+    registry.allocator = allocator
     # Every write records its writer, deletes leave tombstones, Events expire (apiserver/history.py):
     # tombstones live as long as the history they point into.
     storage.hooks = WriteRecorder(LeaseManager(storage), event_ttl=opts.event_ttl,
@@ -120,6 +146,15 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
             await asyncio.sleep(0.5)
     await registry.start()
     await registry.ensure_system_namespaces()
+    services_rt = resolve("services")
+
+    def decode_service(key: str, raw: bytes, rev: int) -> dict[str, object] | None:
+        return registry.decode_stored(services_rt, key, raw, rev)
+
+    freed, recorded = await allocator.repair(decode_service)
+    log.info("service allocations checked", cluster_ip_range=str(allocator.ips),
+             node_port_range=str(allocator.ports), freed=freed, recorded=recorded)
+    repairs = asyncio.create_task(allocator.run_repairs(decode_service))
     compactor = asyncio.create_task(Compactor(storage, opts.compaction_retention, opts.compaction_interval).run())
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     log.info("ready", address=f"{opts.bind_address}:{bound}")
@@ -134,6 +169,7 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     log.info("shutting down")
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     compactor.cancel()
+    repairs.cancel()
     await server.stop(grace=2)
     audit.close()
     await registry.stop()

@@ -105,9 +105,9 @@ class Companions:
 class ClaimTaken(StorageError):
     """A companion key to claim already exists: the object write was not applied."""
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: Sequence[str]) -> None:
         super().__init__(f"already claimed: {', '.join(keys)}")
-        self.keys = keys
+        self.keys = list(keys)
 
 
 class WriteOutcomeUnknown(StorageError):
@@ -351,7 +351,7 @@ class Storage:
         return None
 
     @staticmethod
-    def _claimed_from_failure(resp: object) -> list[str]:
+    def _claimed_from_failure(resp: object) -> Sequence[str]:
         """Companion keys (read after the object key) that already exist."""
         return [op.response_range.kvs[0].key.decode() for op in list(resp.responses)[1:]  # type: ignore[attr-defined]
                 if op.response_range.kvs]

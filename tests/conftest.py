@@ -42,9 +42,29 @@ def etcd(tmp_session: Path) -> Iterator[EtcdServer]:
     stop_process(server.proc)
 
 
+def worker_index() -> int:
+    """This xdist worker's number (gw3 -> 3; 0 without xdist)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def worker_service_cidr() -> str:
+    """Each worker's apiserver hands out ClusterIPs from its own /16 (127.96+N.0.0/16), so
+    clusters of parallel workers never share a ClusterIP (node proxies bind them with
+    SO_REUSEPORT: two clusters with one IP would share its traffic)."""
+    return f"127.{96 + worker_index() % 32}.0.0/16"
+
+
+@pytest.fixture(scope="session")
+def service_cidr() -> str:
+    """The ClusterIP range of this worker's `apiserver`."""
+    return worker_service_cidr()
+
+
 @pytest.fixture(scope="session")
 def apiserver(etcd: EtcdServer, tmp_session: Path) -> Iterator[APIServer]:
-    server = start_apiserver(etcd, tmp_session)
+    server = start_apiserver(etcd, tmp_session, "--service-cluster-ip-range", worker_service_cidr())
     yield server
     stop_process(server.proc)
 
