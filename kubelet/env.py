@@ -64,6 +64,8 @@ __all__ = [
     "go_quote",
     "mapping_func",
     "pod_field_value",
+    "service_env_for_pod",
+    "services_env",
 ]
 
 # kplane's additions when the pod does not define them (see the module docstring).
@@ -364,6 +366,71 @@ async def fetch_env_sources(client: ObjectGetter, pod: core_pb2.Pod,
             if name not in sources.secrets:
                 sources.secrets[name] = await fetch_object(client, "secrets", ns, name)  # type: ignore[assignment]
     return sources
+
+
+# --------------------------------------------------------------------------------------------
+# Service environment variables — Kubernetes' getServiceEnvVarMap and pkg/kubelet/envvars
+
+MASTER_SERVICE_NAMESPACE = "default"
+MASTER_SERVICES = ("kubernetes",)
+
+
+def _env_name(name: str) -> str:
+    """``makeEnvVariableName``: upper-cased, dashes to underscores."""
+    return name.replace("-", "_").upper()
+
+
+def is_service_ip_set(service: core_pb2.Service) -> bool:
+    ip = service.spec.clusterIP
+    return bool(ip) and ip != "None"
+
+
+def services_env(services: Sequence[core_pb2.Service]) -> dict[str, str]:
+    """``envvars.FromServices``: ``NAME_SERVICE_HOST``, ``NAME_SERVICE_PORT`` (the first port),
+    ``NAME_SERVICE_PORT_<PORTNAME>`` per named port, and the docker-link variables ``NAME_PORT``,
+    ``NAME_PORT_<port>_<PROTO>`` with ``_PROTO``, ``_PORT`` and ``_ADDR``."""
+    env: dict[str, str] = {}
+    for svc in services:
+        if not is_service_ip_set(svc) or not svc.spec.ports:
+            continue
+        ip = svc.spec.clusterIP
+        prefix = _env_name(svc.metadata.name)
+        env[f"{prefix}_SERVICE_HOST"] = ip
+        env[f"{prefix}_SERVICE_PORT"] = str(svc.spec.ports[0].port)
+        for sp in svc.spec.ports:
+            if sp.name:
+                env[f"{prefix}_SERVICE_PORT_{_env_name(sp.name)}"] = str(sp.port)
+        host = f"[{ip}]" if ":" in ip else ip
+        for i, sp in enumerate(svc.spec.ports):
+            proto = (sp.protocol or "TCP").lower()
+            url = f"{proto}://{host}:{sp.port}"
+            if i == 0:
+                env[f"{prefix}_PORT"] = url
+            port_prefix = f"{prefix}_PORT_{sp.port}_{proto.upper()}"
+            env[port_prefix] = url
+            env[f"{port_prefix}_PROTO"] = proto
+            env[f"{port_prefix}_PORT"] = str(sp.port)
+            env[f"{port_prefix}_ADDR"] = ip
+    return env
+
+
+def service_env_for_pod(pod: core_pb2.Pod, services: Sequence[core_pb2.Service]) -> dict[str, str]:
+    """The service variables a pod's containers get (``getServiceEnvVarMap``): every Service of
+    the pod's namespace with a cluster IP, unless ``enableServiceLinks: false``; always
+    ``default/kubernetes`` (a namesake in the pod's own namespace takes its place when links
+    are enabled). ``services`` may hold every namespace's Services."""
+    ns = pod.metadata.namespace
+    links = not pod.spec.HasField("enableServiceLinks") or pod.spec.enableServiceLinks
+    chosen: dict[str, core_pb2.Service] = {}
+    for svc in services:
+        if not is_service_ip_set(svc):
+            continue
+        name = svc.metadata.name
+        if svc.metadata.namespace == MASTER_SERVICE_NAMESPACE and name in MASTER_SERVICES:
+            chosen.setdefault(name, svc)
+        elif svc.metadata.namespace == ns and links:
+            chosen[name] = svc
+    return services_env([chosen[name] for name in sorted(chosen)])
 
 
 # --------------------------------------------------------------------------------------------

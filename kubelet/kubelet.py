@@ -37,6 +37,8 @@ from kubelet.podworker import NodeContext, PodWorker
 from kubelet.runtime import ContainerInfo, Runtime
 
 PODS = resolve("pods")
+SERVICES = resolve("services")
+SERVICES_SYNC_TIMEOUT = 10.0  # how long a container start waits for the first list of Services
 log = get_logger(component="kubelet")
 
 
@@ -150,6 +152,9 @@ class Kubelet:
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={self.node_name}",
                                  logger=self.log)
         self.statuses = StatusManager(client, self._lookup, write_slots=status_write_slots)
+        # Services of every namespace, for the service environment variables of containers;
+        # fake nodes run no containers, so they skip this watch (100 fake nodes = 100 watches).
+        self.services = None if runtime.name == "fake" else Informer(client, SERVICES, logger=self.log)
         self.agent = NodeAgent(client, config.node, images=self._node_images if images is not None else None)
         self.ctx = NodeContext(
             client=client, runtime=runtime, recorder=recorder, node_name=self.node_name, node_ip=config.node.ip,
@@ -157,7 +162,8 @@ class Kubelet:
             crash_backoff=Backoff(config.crash_backoff_base, config.crash_backoff_max),
             pull_backoff=Backoff(config.crash_backoff_base, config.crash_backoff_max),
             probe_time_scale=config.probe_time_scale,
-            runtime_scheme="fake" if runtime.name == "fake" else "kplane")
+            runtime_scheme="fake" if runtime.name == "fake" else "kplane",
+            service_env=self._service_env if self.services is not None else None)
         self._pleg_seen: dict[str, tuple[str, int | None]] = {}
 
     def _node_images(self) -> list[core_pb2.ContainerImage]:
@@ -171,6 +177,17 @@ class Kubelet:
     def _lookup(self, key: str) -> core_pb2.Pod | None:
         obj = self.informer.store.get_by_key(key)
         return obj if isinstance(obj, core_pb2.Pod) else None
+
+    async def _service_env(self, pod: core_pb2.Pod) -> dict[str, str]:
+        """The service variables for ``pod``'s containers (kubelet/env.py); Kubernetes refuses to
+        build an environment before the Services were listed once, and so do we."""
+        from kubelet.env import CreateContainerConfigError, service_env_for_pod
+
+        assert self.services is not None
+        if not await self.services.wait_for_sync(SERVICES_SYNC_TIMEOUT):
+            raise CreateContainerConfigError("services have not yet been read at least once, "
+                                             "cannot construct envvars")
+        return service_env_for_pod(pod, [s for s in self.services.store.list() if isinstance(s, core_pb2.Service)])
 
     def worker_for(self, namespace: str, name: str) -> PodWorker | None:
         for worker in self.workers.values():
@@ -388,6 +405,8 @@ class Kubelet:
         ]
         if self.config.pod_manifest_path is not None:
             tasks.append(asyncio.create_task(self._static_loop(), name="static-pods"))
+        if self.services is not None:
+            tasks.append(asyncio.create_task(self.services.run(), name="service-informer"))
         if on_ready is not None:
             on_ready()
         self.log.info("kubelet running", runtime=self.runtime.name, pods_from=f"spec.nodeName={self.node_name}")

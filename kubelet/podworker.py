@@ -63,6 +63,8 @@ class NodeContext:
     pull_backoff: Backoff = field(default_factory=lambda: Backoff(10.0, 300.0))
     probe_time_scale: float = 1.0
     runtime_scheme: str = "kplane"  # containerID prefix: "<scheme>://<id>"
+    # async: the service environment variables for a pod (kubelet/env.py); None: none
+    service_env: Callable[[core_pb2.Pod], Any] | None = None
 
 
 def pod_label(pod: core_pb2.Pod) -> str:
@@ -424,8 +426,9 @@ class PodWorker:
         from kubelet.env import container_env
 
         assert self.sandbox is not None
+        services = await self.ctx.service_env(self.pod) if self.ctx.service_env is not None else None
         return await container_env(self.ctx.client, self.pod, spec, pod_ip=self.sandbox.ip,
-                                   host_ip=self.ctx.node_ip, node_name=self.ctx.node_name)
+                                   host_ip=self.ctx.node_ip, node_name=self.ctx.node_name, service_env=services)
 
     # -- probes ----------------------------------------------------------------------------------
 
