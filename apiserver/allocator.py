@@ -78,6 +78,9 @@ class IPRange:
             raise ValueError(f"invalid service cluster IP range {cidr!r}: {exc}") from None
         if net.version != 4:
             raise ValueError(f"service cluster IP range {cidr!r}: only IPv4 ranges are supported")
+        if not net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):  # type: ignore[arg-type]
+            raise ValueError(f"service cluster IP range {cidr!r} must lie inside 127.0.0.0/8: kplane binds and "
+                             "connects to loopback addresses only (Kubernetes' default 10.96.0.0/12 is not)")
         if net.prefixlen > 30:
             raise ValueError(f"service cluster IP range {cidr!r} is too small: use a /30 or larger")
         self.network = net

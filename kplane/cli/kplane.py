@@ -15,7 +15,14 @@ from pathlib import Path
 import click
 
 from kplane.cli.history import register as register_history_commands
-from kplane.cluster.components import DEFAULT_CLUSTER_CIDR, ClusterOptions, check_cluster_cidr
+from kplane.cluster.components import (
+    DEFAULT_CLUSTER_CIDR,
+    DEFAULT_NODE_PORT_RANGE,
+    DEFAULT_SERVICE_CIDR,
+    ClusterOptions,
+    check_cluster_cidr,
+    check_service_cidr,
+)
 from kplane.cluster.console import Console
 from kplane.cluster.launcher import DEFAULT_DATA_DIR, UpSettings, cluster_status, run_down, run_up
 from kplane.cluster.spec import PROFILES
@@ -129,6 +136,19 @@ def cli() -> None:
     help="Pod IPs (inside 127.0.0.0/8): node i gets the i-th /24. Give side-by-side clusters disjoint ranges.",
 )
 @click.option(
+    "--service-cluster-ip-range",
+    default=DEFAULT_SERVICE_CIDR,
+    show_default=True,
+    help="Service ClusterIPs (inside 127.0.0.0/8; Kubernetes' default is 10.96.0.0/12). "
+    "Give side-by-side clusters disjoint ranges.",
+)
+@click.option(
+    "--service-node-port-range",
+    default=DEFAULT_NODE_PORT_RANGE,
+    show_default=True,
+    help="Node ports of NodePort Services (FROM-TO).",
+)
+@click.option(
     "--control-plane-replicas",
     type=click.IntRange(1, 5),
     default=1,
@@ -164,13 +184,16 @@ def up(
     log_format: str,
     profile: str,
     cluster_cidr: str,
+    service_cluster_ip_range: str,
+    service_node_port_range: str,
     control_plane_replicas: int,
     fake_nodes: int,
     restart_on_failure: bool,
     startup_timeout: float,
 ) -> None:
     """Start a cluster and supervise it until Ctrl-C (or `kplane down`)."""
-    cidr_error = check_cluster_cidr(cluster_cidr, nodes, fake_nodes)
+    cidr_error = check_cluster_cidr(cluster_cidr, nodes, fake_nodes) or \
+        check_service_cidr(service_cluster_ip_range, cluster_cidr)
     if cidr_error:
         click.echo(f"kplane: {cidr_error}", err=True)
         sys.exit(1)
@@ -188,6 +211,8 @@ def up(
         audit_level=audit_level,
         profile=profile,
         cluster_cidr=cluster_cidr,
+        service_cluster_ip_range=service_cluster_ip_range,
+        service_node_port_range=service_node_port_range,
         control_plane_replicas=control_plane_replicas,
         fake_nodes=fake_nodes,
     )

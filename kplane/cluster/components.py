@@ -38,6 +38,10 @@ from kplane.cluster.ports import LOOPBACK, PortRequest
 from kplane.cluster.spec import ALIVE, PROFILES, ComponentSpec, HealthCheck
 
 DEFAULT_CLUSTER_CIDR = "127.244.0.0/14"
+# Service ClusterIPs and node ports (the apiserver's --service-cluster-ip-range and
+# --service-node-port-range; Kubernetes' default range 10.96.0.0/12 is not loopback).
+DEFAULT_SERVICE_CIDR = "127.96.0.0/16"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
 
 
 @dataclass
@@ -64,6 +68,8 @@ class ClusterOptions:
     control_plane_replicas: int = 1
     # Simulated nodes (fake-0 ... fake-N-1) served by one extra `kubelet --fake-nodes N` process.
     fake_nodes: int = 0
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    service_node_port_range: str = DEFAULT_NODE_PORT_RANGE
 
     @property
     def log_dir(self) -> Path:
@@ -241,6 +247,24 @@ def check_cluster_cidr(cluster_cidr: str, nodes: int, fake_nodes: int = 0) -> st
     return None
 
 
+def check_service_cidr(service_cidr: str, cluster_cidr: str) -> str | None:
+    """Why ``service_cidr`` cannot be the ClusterIP range next to pod range ``cluster_cidr``."""
+    try:
+        net = ipaddress.ip_network(service_cidr, strict=False)
+    except ValueError as e:
+        return f"--service-cluster-ip-range {service_cidr}: {e}"
+    if net.version != 4 or not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+        return f"--service-cluster-ip-range {service_cidr}: must be inside 127.0.0.0/8 (kplane stays on loopback)"
+    taken = {"--cluster-cidr " + cluster_cidr: cluster_cidr, "node IPs 127.0.0.0/16": "127.0.0.0/16"}
+    for what, other in taken.items():
+        try:
+            if net.overlaps(ipaddress.ip_network(other, strict=False)):
+                return f"--service-cluster-ip-range {service_cidr}: overlaps {what}"
+        except ValueError:
+            continue
+    return None
+
+
 # Flags a profile may name that a component does not know yet (it would refuse to start) are left
 # out with a note: a profile is a wish list of timings, not a contract about every component's flags.
 def profile_args(args: list[str], module: str, notes: list[str]) -> list[str]:
@@ -372,6 +396,10 @@ def apiserver_spec(opts: ClusterOptions, etcd_urls: list[str]) -> ComponentSpec:
             str(opts.metrics_port(0)),
             "--compaction-retention",
             opts.compaction_retention,
+            "--service-cluster-ip-range",
+            opts.service_cluster_ip_range,
+            "--service-node-port-range",
+            opts.service_node_port_range,
             *(["--audit-log-path", str(opts.log_dir / "audit.log"), "--audit-level", opts.audit_level]
               if opts.audit_level != "None" else []),
             *profile_args(PROFILES[opts.profile].args_for("apiserver"), "apiserver", []),
