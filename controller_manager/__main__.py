@@ -30,6 +30,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leader-elect-renew-deadline", default="10s")
     parser.add_argument("--leader-elect-retry-period", default="2s")
     parser.add_argument("--identity", default="", help="leader election identity (default: host_pid)")
+    parser.add_argument("--node-monitor-period", default="5s",
+                        help="how often the node lifecycle controller checks node health")
+    parser.add_argument("--node-monitor-grace-period", default="50s",
+                        help="a node not heard from for this long is marked Unknown (NotReady)")
+    parser.add_argument("--node-startup-grace-period", default="60s",
+                        help="grace for a node that never posted Ready")
+    parser.add_argument("--node-eviction-rate", type=float, default=0.1,
+                        help="nodes per second tainted NoExecute in a healthy zone")
+    parser.add_argument("--secondary-node-eviction-rate", type=float, default=0.01,
+                        help="nodes per second tainted NoExecute in a partially disrupted zone")
+    parser.add_argument("--large-cluster-size-threshold", type=int, default=50,
+                        help="clusters with at most this many nodes stop tainting in a partially disrupted zone")
+    parser.add_argument("--unhealthy-zone-threshold", type=float, default=0.55,
+                        help="fraction of not-ready nodes (and more than 2) that makes a zone partially disrupted")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     parser.add_argument("--log-level", default="info")
     ns = parser.parse_args(argv)
@@ -43,6 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     if ns.concurrent_syncs < 1:
         print("controller-manager: --concurrent-syncs must be at least 1", file=sys.stderr)
         raise SystemExit(2)
+    try:
+        ns.node_lifecycle = _node_lifecycle_options(ns)
+    except ValueError as exc:
+        print(f"controller-manager: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     from kplane.config import component_servers
 
     servers = component_servers("controller-manager", ns.server)
@@ -55,6 +74,31 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     log.info("stopped")
+
+
+def _node_lifecycle_options(ns: argparse.Namespace) -> object:
+    """The node lifecycle flags, checked: durations parse and are positive, rates are not negative."""
+    from controller_manager.context import NodeLifecycleOptions
+
+    durations = {}
+    for flag in ("node-monitor-period", "node-monitor-grace-period", "node-startup-grace-period"):
+        try:
+            value = parse_duration(getattr(ns, flag.replace("-", "_")))
+        except ValueError as exc:
+            raise ValueError(f"--{flag}: {exc}") from None
+        if value <= 0:
+            raise ValueError(f"--{flag}: must be greater than 0")
+        durations[flag.replace("-", "_")] = value
+    for flag in ("node-eviction-rate", "secondary-node-eviction-rate", "unhealthy-zone-threshold"):
+        if getattr(ns, flag.replace("-", "_")) < 0:
+            raise ValueError(f"--{flag}: must not be negative")
+    if ns.large_cluster_size_threshold < 0:
+        raise ValueError("--large-cluster-size-threshold: must not be negative")
+    return NodeLifecycleOptions(
+        **durations, node_eviction_rate=ns.node_eviction_rate,
+        secondary_node_eviction_rate=ns.secondary_node_eviction_rate,
+        large_cluster_size_threshold=ns.large_cluster_size_threshold,
+        unhealthy_zone_threshold=ns.unhealthy_zone_threshold)
 
 
 async def _run(servers: list[str], names: list[str], ns: argparse.Namespace) -> None:
@@ -79,7 +123,8 @@ async def _run(servers: list[str], names: list[str], ns: argparse.Namespace) -> 
             """One term as leader: fresh informers and controllers, torn down when it ends."""
             factory = SharedInformerFactory(client)
             ctx = ControllerContext(client=client, factory=factory, workers=ns.concurrent_syncs,
-                                    may_write=electors[-1].is_leader if electors else None)
+                                    may_write=electors[-1].is_leader if electors else None,
+                                    node_lifecycle=ns.node_lifecycle)
             controllers: list[Controller] = []
             for name in names:
                 built = builder(name)(ctx)

@@ -17,6 +17,19 @@ from kplane.client.events import EventRecorder
 from kplane.client.informer import SharedInformerFactory
 
 
+@dataclass(frozen=True)
+class NodeLifecycleOptions:
+    """The node lifecycle controller's flags (Kubernetes' kube-controller-manager defaults)."""
+
+    node_monitor_period: float = 5.0
+    node_monitor_grace_period: float = 50.0
+    node_startup_grace_period: float = 60.0
+    node_eviction_rate: float = 0.1  # nodes/s tainted NoExecute per healthy zone
+    secondary_node_eviction_rate: float = 0.01  # nodes/s in a partially disrupted zone
+    large_cluster_size_threshold: int = 50  # at or below: no tainting in a partially disrupted zone
+    unhealthy_zone_threshold: float = 0.55  # fraction of not-ready nodes that disrupts a zone
+
+
 @dataclass
 class ControllerContext:
     client: Client
@@ -24,6 +37,7 @@ class ControllerContext:
     recorders: dict[str, EventRecorder] = field(default_factory=dict)
     workers: int = 5  # per controller (Kubernetes: --concurrent-*-syncs, 5 for most)
     may_write: Callable[[], bool] | None = None  # False once leadership is lost: stop writing
+    node_lifecycle: NodeLifecycleOptions = field(default_factory=NodeLifecycleOptions)
 
     def recorder(self, component: str) -> EventRecorder:
         """The event recorder for ``component`` (created on first use, started by the manager)."""
