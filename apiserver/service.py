@@ -199,6 +199,8 @@ class APIService(api_pb2_grpc.APIServicer):
         rt = self._resource(request.ref)
         if request.ref.subresource == "binding":
             return await self.Bind(request, context)
+        if request.ref.subresource == "eviction":
+            return await self.Evict(request, context)
         if request.ref.subresource:
             raise api.MethodNotAllowed(f"create is not supported on {rt.group_resource}/{request.ref.subresource}")
         namespace = self._namespace(rt, request.ref, required=False)
@@ -309,6 +311,25 @@ class APIService(api_pb2_grpc.APIServicer):
             raise api.BadRequest("a pod name is required")
         result = await self.registry.bind(namespace, name, data)
         return self._response(pods, result.obj)
+
+    @rpc_method("create")
+    async def Evict(self, request: api_pb2.CreateRequest, context: grpc.aio.ServicerContext) -> api_pb2.ObjectResponse:
+        """pods/eviction (apiserver/eviction.py): the pod is deleted with the Eviction's options."""
+        from apiserver.eviction import decode_eviction, evict
+
+        pods = for_group_resource("", "pods")
+        if request.ref.resource not in ("", "pods"):
+            raise api.MethodNotAllowed("eviction is a subresource of pods only")
+        data = decode_eviction(request.body)
+        meta = data.get("metadata") or {}
+        namespace = request.ref.namespace or str(meta.get("namespace") or "")
+        if not namespace:
+            raise api.BadRequest("pods are namespaced: a namespace is required")
+        name = request.ref.name or str(meta.get("name") or "")
+        if not name:
+            raise api.BadRequest("a pod name is required")
+        result = await evict(self.registry, namespace, name, data)
+        return self._response(pods, result.obj, result.deleted)
 
     @rpc_method("get")
     async def GetScale(self, request: api_pb2.GetRequest, context: grpc.aio.ServicerContext) -> api_pb2.ObjectResponse:

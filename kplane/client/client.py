@@ -277,6 +277,27 @@ class Client:
                                                               body=_body(None, binding)))
         return unpack(resp.object)[1]
 
+    async def evict(self, namespace: str, name: str, *, grace_period: int | None = None, uid: str = "",
+                    dry_run: bool = False) -> tuple[Message, bool]:
+        """Evict a pod (the pods/eviction subresource): it is deleted with these delete options.
+        Returns (the pod, deleted) as ``delete`` does; NotFound when there is no such pod."""
+        from kplane.api.pb import policy_pb2
+        from kplane.api.resources import for_group_resource
+
+        eviction = policy_pb2.Eviction()
+        eviction.metadata.name = name
+        eviction.metadata.namespace = namespace
+        if grace_period is not None:
+            eviction.deleteOptions.gracePeriodSeconds = grace_period
+        if uid:
+            eviction.deleteOptions.preconditions.uid = uid
+        if dry_run:
+            eviction.deleteOptions.dryRun.append("All")
+        pods = for_group_resource("", "pods")
+        resp = await self._call("Create", api_pb2.CreateRequest(ref=ref(pods, namespace, name, "eviction"),
+                                                                body=_body(None, eviction), dry_run=dry_run))
+        return unpack(resp.object)[1], resp.deleted
+
     async def get_scale(self, rt: ResourceType, name: str, *, namespace: str = "") -> autoscaling_pb2.Scale:
         resp = await self._call("GetScale", api_pb2.GetRequest(ref=ref(rt, namespace, name, "scale")))
         scale = autoscaling_pb2.Scale()
