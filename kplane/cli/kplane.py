@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from kplane.cli.chaos import register as register_chaos_commands
 from kplane.cli.history import register as register_history_commands
 from kplane.cluster.components import (
     DEFAULT_CLUSTER_CIDR,
@@ -320,6 +321,8 @@ def _print_retention(out: object, rows: Sequence[object]) -> None:
 
 # history, events, timeline: the internals made visible (kplane/cli/history.py, timeline.py)
 register_history_commands(cli)
+# chaos: faults and scenarios against the running cluster (kplane/cli/chaos.py, kplane/chaos/)
+register_chaos_commands(cli)
 
 
 def main() -> None:

@@ -59,3 +59,12 @@ def stop_pod_processes(kubelet_dir: Path, say: Callable[[str], None], grace: flo
     for pid in pod_processes(kubelet_dir):
         _signal(pid, signal.SIGKILL)
     return len(pids)
+
+
+def kill_pod_processes(kubelet_dir: Path) -> list[int]:
+    """SIGKILL every pod process under ``kubelet_dir`` at once (a node crash: no grace).
+    Returns their pids."""
+    pids = pod_processes(kubelet_dir)
+    for pid in pids:
+        _signal(pid, signal.SIGKILL)
+    return pids
