@@ -31,6 +31,7 @@ from kplane.client.events import EventRecorder
 from kplane.client.informer import DeletedFinalStateUnknown, Informer, last_known_state
 from kplane.logs import get_logger
 from kubelet import staticpods
+from kubelet import status as podstatus
 from kubelet.backoff import Backoff
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.podworker import NodeContext, PodWorker
@@ -77,7 +78,11 @@ class StatusManager:
     def publish(self, pod: core_pb2.Pod, status: core_pb2.PodStatus, *, any_uid: bool = False) -> None:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         if self._sent.get(key) == status and key not in self._pending:
-            return
+            current = self.lookup(key)
+            if current is None or podstatus.kubelet_conditions(current.status) == podstatus.kubelet_conditions(status):
+                return
+            # the server's copy of our conditions differs from what we sent (the node lifecycle
+            # controller set Ready=False while this node was unreachable): write ours again
         self._pending[key] = (pod, status, any_uid)
         self._wake.set()
 
@@ -115,12 +120,13 @@ class StatusManager:
         for _ in range(10):
             if current is None or (not any_uid and current.metadata.uid != pod.metadata.uid):
                 return  # the pod is gone (or replaced by a namesake): nothing to report to
-            if current.status == status:
+            merged = podstatus.with_server_conditions(current.status, status)
+            if current.status == merged:
                 self._sent[key] = status
                 return
             new = core_pb2.Pod()
             new.CopyFrom(current)
-            new.status.CopyFrom(status)
+            new.status.CopyFrom(merged)
             try:
                 await self.client.update_status(PODS, new)
                 self._sent[key] = status

@@ -258,6 +258,21 @@ class NodeAgent:
             await self.register()
         await asyncio.gather(self._status_loop(), self._lease_loop())
 
+    async def sync_status(self) -> None:
+        """Compare the desired status with the server's copy of the node (not with what this agent
+        wrote last: the node lifecycle controller may have set the conditions to Unknown meanwhile)
+        and write when they differ; a conflict (someone wrote the node since the read, e.g. its
+        taints) is retried at once against a fresh read."""
+        for attempt in range(3):
+            node = await self.client.get(NODES, self.config.name)
+            assert isinstance(node, core_pb2.Node)
+            try:
+                self.node = await self._write_status(node)
+                return
+            except api.Conflict:
+                if attempt == 2:
+                    raise
+
     async def _status_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -265,9 +280,7 @@ class NodeAgent:
                     await self._changed.wait()
             self._changed.clear()
             try:
-                node = await self.client.get(NODES, self.config.name)
-                assert isinstance(node, core_pb2.Node)
-                self.node = await self._write_status(node)
+                await self.sync_status()
             except api.NotFound:
                 self.log.warning("node object deleted; registering again")
                 await self.register()
@@ -315,10 +328,19 @@ class NodeAgent:
 
     async def _lease_loop(self) -> None:
         delay = self.config.lease_renew_interval
+        last_renewed = self.clock()
         while True:
             try:
                 await self.renew_lease()
                 delay = self.config.lease_renew_interval
+                now = self.clock()
+                if now - last_renewed > 2 * self.config.lease_renew_interval + 1:
+                    # a long silence (a frozen process, a cut-off apiserver): the node lifecycle
+                    # controller may have marked the node Unknown; report the real status now
+                    self.log.info("lease renewed after a silence; refreshing node status",
+                                  silent_for=round(now - last_renewed, 1))
+                    self.request_update()
+                last_renewed = now
             except Exception as exc:  # retry sooner (Kubernetes: 200 ms doubling to 7 s)
                 self.log.warning("lease renewal failed", error=str(exc))
                 delay = min(max(0.2, delay / 2), 7.0)

@@ -213,3 +213,22 @@ def merge_conditions(old: Iterable[core_pb2.PodCondition], new: Sequence[core_pb
         if cond.type not in owned and cond.type not in KUBELET_CONDITIONS:
             out.append(cond)
     return out
+
+
+def with_server_conditions(server: core_pb2.PodStatus, status: core_pb2.PodStatus) -> core_pb2.PodStatus:
+    """``status`` plus the conditions other components own that the server's copy has and
+    ``status`` lacks (a DisruptionTarget the taint eviction controller added after the kubelet
+    read the pod): a status write must never wipe them (the kubelet's mergePodStatus)."""
+    have = {c.type for c in status.conditions}
+    extra = [c for c in server.conditions if c.type not in have and c.type not in KUBELET_CONDITIONS]
+    if not extra:
+        return status
+    out = core_pb2.PodStatus()
+    out.CopyFrom(status)
+    out.conditions.extend(extra)
+    return out
+
+
+def kubelet_conditions(status: core_pb2.PodStatus) -> list[core_pb2.PodCondition]:
+    """The conditions the kubelet owns, as they stand in ``status``."""
+    return [c for c in status.conditions if c.type in KUBELET_CONDITIONS]

@@ -1,0 +1,200 @@
+"""A small real cluster for the node-failure e2e tests (test_node_lifecycle.py, test_drain.py):
+its own etcd and apiserver (short default toleration seconds), a scheduler, a controller-manager
+with short node-monitor timings, and process-runtime kubelets with fast heartbeats — every one a
+separate OS process. Kubelets can be frozen (SIGSTOP) and thawed (SIGCONT) like a hung node.
+
+Each module gets its own cluster, so the node lifecycle controller sees only these nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kplane.api import errors as api
+from kplane.api.resources import resolve
+from kplane.client.client import Client
+from kplane.devcluster import APIServer, EtcdServer, start_apiserver, start_etcd, stop_process
+
+KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
+PODS, NODES, DEPLOYMENTS = resolve("pods"), resolve("nodes"), resolve("deployments")
+
+
+def worker_index() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+def kill_leftovers(marker_dir: Path) -> None:
+    """Safety net: no container process of our kubelets outlives the module."""
+    marker = str(marker_dir).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGCONT)
+                os.kill(int(pid), signal.SIGKILL)
+
+
+@dataclass
+class Cluster:
+    tmp: Path
+    etcd: EtcdServer
+    api: APIServer
+    tag: str
+    pod_octet: int  # pod CIDRs 127.<pod_octet>.<x>.0/24
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.api.address
+
+    def start(self, name: str, argv: list[str]) -> None:
+        self.logs[name] = self.tmp / f"{name}.log"
+        self.procs[name] = subprocess.Popen(argv, stdout=open(self.logs[name], "wb"), stderr=subprocess.STDOUT)
+
+    def kubelet(self, index: int, *, ip_base: int) -> str:
+        """Start kubelet ``index`` (node IP 127.0.250.<ip_base+index>); returns the node name."""
+        name = f"n{index}-{self.tag}"
+        w = worker_index()
+        self.start(name, [
+            sys.executable, "-m", "kubelet", "--node-name", name, "--server", self.address,
+            "--data-dir", str(self.tmp / "data" / name), "--node-ip", f"127.0.250.{ip_base + index + 8 * w}",
+            "--pod-cidr", f"127.{self.pod_octet}.{index + 8 * w}.0/24", "--cpu", "4", "--memory", "4Gi",
+            "--node-lease-renew-interval", "1s", "--node-status-update-frequency", "1s",
+            "--log-format", "json"])
+        self.nodes.append(name)
+        return name
+
+    def restart(self, name: str) -> None:
+        """SIGKILL a component (a crash) and start it again with the same command line."""
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait(timeout=30)
+        argv = [str(a) for a in proc.args]  # type: ignore[union-attr]
+        self.procs[name] = subprocess.Popen(argv, stdout=open(self.logs[name], "ab"), stderr=subprocess.STDOUT)
+
+    def freeze(self, node: str) -> None:
+        os.kill(self.procs[node].pid, signal.SIGSTOP)
+
+    def thaw(self, node: str) -> None:
+        os.kill(self.procs[node].pid, signal.SIGCONT)
+
+    def kpctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*KPCTL, "--server", self.address, *args], text=True, capture_output=True,
+                              timeout=timeout, env=dict(os.environ))
+
+    async def akpctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(self.kpctl, *args, timeout=timeout)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGCONT)
+        for name in ("controller-manager", "scheduler"):
+            if name in self.procs:
+                stop_process(self.procs[name])
+        for proc in self.procs.values():
+            stop_process(proc)
+        kill_leftovers(self.tmp / "data")
+        stop_process(self.api.proc)
+        stop_process(self.etcd.proc)
+        for name, path in self.logs.items():
+            print(f"--- {name} (tail)\n{path.read_text(errors='replace')[-2500:]}")
+
+
+def start_cluster(tmp: Path, *, pod_octet: int, ip_base: int, kubelets: int = 2,
+                  controllers: str = "replicaset,deployment,daemonset,garbagecollector,nodelifecycle") -> Cluster:
+    etcd = start_etcd(tmp)
+    try:
+        apiserver = start_apiserver(etcd, tmp, "--default-not-ready-toleration-seconds", "5",
+                                    "--default-unreachable-toleration-seconds", "5")
+    except BaseException:
+        stop_process(etcd.proc)
+        raise
+    c = Cluster(tmp, etcd, apiserver, uuid.uuid4().hex[:5], pod_octet)
+    try:
+        c.start("scheduler", [sys.executable, "-m", "scheduler", "--server", c.address, "--leader-elect=false",
+                              "--log-format", "json"])
+        c.start("controller-manager", [
+            sys.executable, "-m", "controller_manager", "--server", c.address, "--leader-elect=false",
+            "--controllers", controllers, "--node-monitor-grace-period", "5s", "--node-monitor-period", "1s",
+            "--node-startup-grace-period", "10s", "--log-format", "json"])
+        for i in range(1, kubelets + 1):
+            c.kubelet(i, ip_base=ip_base)
+    except BaseException:
+        c.stop()
+        raise
+    return c
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 90.0) -> Any:
+    """Poll ``check`` until it returns something truthy (AssertionError/NotFound count as not yet)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+            if last:
+                return last
+        except (AssertionError, KeyError, api.NotFound) as exc:
+            last = exc
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def condition(obj: Any, ctype: str) -> Any:
+    return next((c for c in obj.status.conditions if c.type == ctype), None)
+
+
+async def nodes_ready(client: Client, names: list[str]) -> bool:
+    for name in names:
+        node = await client.get(NODES, name)
+        cond = condition(node, "Ready")
+        if cond is None or cond.status != "True":
+            return False
+    return True
+
+
+def deployment(name: str, replicas: int, *, tolerations: list[dict[str, Any]] | None = None,
+               node_selector: dict[str, str] | None = None, volumes: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {"terminationGracePeriodSeconds": 1,
+                            "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}
+    if tolerations is not None:
+        spec["tolerations"] = tolerations
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if volumes:
+        spec["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+        spec["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
+async def running_pods(client: Client, namespace: str, app: str) -> list[Any]:
+    """The app's pods that are Running and Ready and not being deleted."""
+    items, _ = await client.list_all(PODS, namespace=namespace, label_selector=f"app={app}")
+    out = []
+    for pod in items:
+        ready = condition(pod, "Ready")
+        if pod.status.phase == "Running" and ready is not None and ready.status == "True" \
+                and not pod.metadata.HasField("deletionTimestamp"):  # type: ignore[attr-defined]
+            out.append(pod)
+    return out
