@@ -16,6 +16,12 @@ the next endpoint, and an endpoint the latest Endpoints no longer list is skippe
 bytes both ways with asyncio streams until both directions are done. A half-close (EOF from
 one side) is passed on as a write-side shutdown to the other, which may keep answering. With no
 usable endpoint the client's connection is closed at once (Kubernetes rejects it).
+
+One addition to kube-proxy's behaviour (see :class:`_Connection`): an endpoint that closes or
+resets a connection *before sending a single byte*, while the client is still sending or waiting,
+gets the client's bytes so far (up to 64 KiB) re-sent to the next endpoint. A pod killed between
+accepting a request and answering it — kplane's kubelet has no preStop hooks to delay SIGTERM
+until the proxies have dropped the pod — then costs its client nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
@@ -35,11 +41,13 @@ from proxy.table import Endpoint, Route, Table
 CONNECTIONS = Counter("proxy_connections_total", "client connections by outcome", ["outcome"])
 ENDPOINT_FAILURES = Counter("proxy_endpoint_connect_failures_total", "endpoint connects that failed (next tried)")
 LISTENERS = Gauge("proxy_listeners", "listening sockets (service and node ports)")
+REPLAYS = Counter("proxy_replays_total", "requests re-sent to another endpoint after one closed before answering")
 ACTIVE = Gauge("proxy_active_connections", "connections being forwarded")
 
 CONNECT_TIMEOUT = 3.0
 CHUNK = 64 * 1024
 BACKLOG = 1024
+REPLAY_LIMIT = 64 * 1024  # client bytes kept for a replay until the endpoint answers
 
 
 @dataclass
@@ -154,12 +162,13 @@ class Forwarder:
 
         return accept
 
-    async def _connect(self, address: tuple[str, int], route: Route,
-                       client_ip: str) -> tuple[Endpoint, asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _connect(self, address: tuple[str, int], route: Route, client_ip: str,
+                       tried: set[Endpoint]) -> tuple[Endpoint, asyncio.StreamReader, asyncio.StreamWriter] | None:
         for endpoint in self.balancer.order(address, route, client_ip):
             current = self.routes.get(address)
-            if current is None or endpoint not in current.endpoints:
-                continue  # removed from the Endpoints since this connection arrived
+            if endpoint in tried or current is None or endpoint not in current.endpoints:
+                continue  # tried already, or removed from the Endpoints since this connection arrived
+            tried.add(endpoint)
             try:
                 async with asyncio.timeout(self.connect_timeout):
                     up_reader, up_writer = await asyncio.open_connection(endpoint.ip, endpoint.port)
@@ -176,37 +185,116 @@ class Forwarder:
                      writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
         route = self.routes.get(address)
-        picked = await self._connect(address, route, peer[0]) if route is not None else None
+        tried: set[Endpoint] = set()
+        picked = await self._connect(address, route, peer[0], tried) if route is not None else None
         if picked is None:
             CONNECTIONS.labels("rejected").inc()
             self.log.debug("no endpoint accepted; closing the client connection",
                            address=f"{address[0]}:{address[1]}", service=route.label if route else "")
             writer.transport.abort()
             return
-        _endpoint, up_reader, up_writer = picked
+        assert route is not None
         CONNECTIONS.labels("forwarded").inc()
         ACTIVE.inc()
+        conn = _Connection(picked[0], picked[1], picked[2])
+        upstreams = [picked[2]]
+
+        async def reconnect() -> bool:
+            """The endpoint went away before answering: replay the client's bytes to the next one."""
+            again = await self._connect(address, route, peer[0], tried)
+            if again is None:
+                return False
+            REPLAYS.inc()
+            self.log.debug("endpoint closed before answering; replayed to the next", service=route.label,
+                           failed=str(conn.endpoint), endpoint=str(again[0]), bytes=len(conn.sent))
+            conn.endpoint, conn.up_reader, conn.up_writer = again
+            upstreams.append(again[2])
+            again[2].write(bytes(conn.sent))  # no await between this and the swap: nothing interleaves
+            if conn.client_eof:
+                again[2].write_eof()
+            return True
+
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(_client_to_upstream(reader, conn), _upstream_to_client(conn, writer, reconnect))
         finally:
             ACTIVE.dec()
-            for w in (writer, up_writer):
+            for w in (writer, *upstreams):
                 w.close()
-            for w in (writer, up_writer):
+            for w in (writer, *upstreams):
                 with contextlib.suppress(OSError, asyncio.CancelledError):
                     await w.wait_closed()
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then shut down ``dst``'s write side (half-close); a reset aborts both."""
+@dataclass
+class _Connection:
+    """One client connection's current upstream and what may be replayed to another endpoint.
+
+    Until the first byte comes back, the client's bytes are kept (up to ``REPLAY_LIMIT``): an
+    endpoint that closes or resets before answering — a pod killed between accepting and
+    answering, or with the connection still in its accept queue — gets its request re-sent to the
+    next endpoint. Never once a byte has been answered, never after the client's half-close
+    (a protocol where the server answers nothing), never when more was sent than kept."""
+
+    endpoint: Endpoint
+    up_reader: asyncio.StreamReader
+    up_writer: asyncio.StreamWriter
+    sent: bytearray = field(default_factory=bytearray)
+    answered: bool = False
+    client_eof: bool = False
+    replayable: bool = True
+
+    def may_replay(self) -> bool:
+        return self.replayable and not self.answered and not self.client_eof
+
+
+async def _client_to_upstream(reader: asyncio.StreamReader, conn: _Connection) -> None:
     try:
         while True:
-            data = await src.read(CHUNK)
+            data = await reader.read(CHUNK)
             if not data:
                 break
-            dst.write(data)
-            await dst.drain()
-        if dst.can_write_eof() and not dst.is_closing():
-            dst.write_eof()
+            if not conn.answered:
+                if len(conn.sent) + len(data) <= REPLAY_LIMIT:
+                    conn.sent += data
+                else:
+                    conn.replayable = False
+            try:
+                conn.up_writer.write(data)
+                await conn.up_writer.drain()
+            except (ConnectionError, OSError):
+                if not conn.may_replay():
+                    raise
+                # the other direction notices the failed endpoint and replays conn.sent
+        conn.client_eof = True
+        if conn.up_writer.can_write_eof() and not conn.up_writer.is_closing():
+            conn.up_writer.write_eof()
     except (ConnectionError, OSError):
-        dst.transport.abort()
+        conn.up_writer.transport.abort()
+
+
+async def _upstream_to_client(conn: _Connection, writer: asyncio.StreamWriter,
+                              reconnect: Callable[[], Awaitable[bool]]) -> None:
+    while True:
+        try:
+            data: bytes | None = await conn.up_reader.read(CHUNK)
+        except (ConnectionError, OSError):
+            data = None  # reset by the endpoint
+        if not data and conn.may_replay() and await reconnect():
+            continue
+        if data is None:
+            writer.transport.abort()
+            return
+        if not data:
+            if writer.can_write_eof() and not writer.is_closing():
+                with contextlib.suppress(ConnectionError, OSError):
+                    writer.write_eof()
+            return
+        if not conn.answered:
+            conn.answered = True
+            conn.sent = bytearray()
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (ConnectionError, OSError):
+            conn.up_writer.transport.abort()
+            return

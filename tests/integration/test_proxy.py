@@ -198,9 +198,11 @@ async def test_both_node_proxies_serve_the_cluster_ip(cluster: Cluster, kc: Clie
     svc = await make_service(kc, ns, "web", backends)
     vip = svc.spec.clusterIP
     await eventually(lambda: ask(vip, 80), "service answering")
-    log_a = cluster.logs["node-a"].read_text()
-    log_b = cluster.logs["node-b"].read_text()
-    assert f'"{vip}:80"' in log_a and f'"{vip}:80"' in log_b  # "listening" lines of both proxies
+
+    async def both_listening() -> bool:  # the "listening" log lines of both proxies
+        return all(f'"{vip}:80"' in cluster.logs[n].read_text() for n in ("node-a", "node-b"))
+
+    await eventually(both_listening, "both proxies listening on the ClusterIP")
     stop_process(cluster.proxies["node-b"])
     answers = [await ask(vip, 80) for _ in range(20)]
     assert all(a.startswith("pod-") for a in answers)

@@ -187,3 +187,45 @@ async def test_endpoint_removed_from_the_route_gets_no_new_connection(forwarder:
     await forwarder.apply(table(((VIP, PORT), route(*(b.endpoint for b in backends)))))
     await forwarder.apply(table(((VIP, PORT), route(backends[2].endpoint))))
     assert {(await ask()).decode().strip() for _ in range(4)} == {"pod-3"}
+
+
+class Dying(Backend):
+    """A pod killed mid-request: reads the request, then closes without answering (``echo``: reads
+    until the client's EOF first — a server that answers nothing)."""
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.hits += 1
+        await (reader.read() if self.echo else reader.read(10))
+        writer.close()
+
+
+async def test_endpoint_closing_before_answering_is_replayed_to_the_next(forwarder: Forwarder,
+                                                                         backends: list[Backend]) -> None:
+    """An endpoint that reads the request and closes without a byte of answer: the request goes to
+    the next endpoint and the client gets that answer."""
+    dying = await Dying("dying", f"127.248.{W}.8").start()
+    try:
+        await forwarder.apply(table(((VIP, PORT), route(dying.endpoint, backends[0].endpoint))))
+        for _ in range(4):
+            reader, writer = await asyncio.open_connection(VIP, PORT)
+            writer.write(b"GET / HTTP/1.0\r\n\r\n")
+            async with asyncio.timeout(10):
+                assert await reader.read() == b"pod-1\n"
+            writer.close()
+        assert dying.hits >= 2 and backends[0].hits == 4
+    finally:
+        await dying.stop()
+
+
+async def test_no_replay_after_the_clients_half_close(forwarder: Forwarder) -> None:
+    """A client that half-closed expects maybe no answer: an endpoint closing silently is passed on
+    as EOF, and the request is not sent anywhere else."""
+    dying = await Dying("dying", f"127.248.{W}.8", echo=True).start()
+    echo = await Backend("echo", f"127.248.{W}.9", echo=True).start()
+    try:
+        await forwarder.apply(table(((VIP, PORT), route(dying.endpoint, echo.endpoint))))
+        assert await ask(payload=b"event") == b""
+        assert dying.hits == 1 and echo.hits == 0
+    finally:
+        await dying.stop()
+        await echo.stop()
