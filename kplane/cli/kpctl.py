@@ -1173,6 +1173,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return out
 
 
+from kplane.cli import drain as _drain  # noqa: E402,F401  (registers drain)
 from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
 from kplane.cli import rollout as _rollout  # noqa: E402,F401  (rollout/scale/set image/create deployment)
 from kplane.cli import streams as _streams  # noqa: E402,F401  (registers logs/exec/attach/run)
