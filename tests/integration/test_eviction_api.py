@@ -98,7 +98,7 @@ async def test_eviction_bodies_are_checked(client: Client, namespace: str) -> No
 
     with pytest.raises(api.BadRequest, match="name in URL does not match name in Eviction object"):
         await send({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "other"}})
-    with pytest.raises(api.Invalid, match="deleteOptions.gracePeriodSecnds"):
+    with pytest.raises(api.Invalid, match=r"deleteOptions\.gracePeriodSecnds"):
         await send({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "body"},
                     "deleteOptions": {"gracePeriodSecnds": 1}})
     with pytest.raises(api.BadRequest, match="Eviction"):
