@@ -270,7 +270,9 @@ def write_report(r: RunResult, out_dir: Path, *, png: bool = True) -> dict[str, 
     write_timeline(r, out_dir / "timeline.jsonl")
     written: dict[str, Any] = {"html": str(page)}
     if png:
-        why = screenshot(page, out_dir / "report.png")
+        lanes = min(40, len({e.name for e in r.timeline.entries if e.resource == "nodes"}))
+        rows = len(r.invariants) + len(r.expectations) + len(r.recoveries)
+        why = screenshot(page, out_dir / "report.png", height=min(4000, 760 + 34 * rows + LANE_H * lanes))
         if why is None:
             written["png"] = str(out_dir / "report.png")
         else:

@@ -127,7 +127,7 @@ def run(scenario: Path, report_dir: Path | None, no_screenshot: bool, data_dir: 
         return
     from kplane.logs import configure_logging
 
-    configure_logging("kplane-chaos", level="warning")  # the recorder's reflectors: problems only
+    configure_logging("kplane-chaos", level="error")  # reconnects during faults are expected
     try:
         cluster = Cluster(data_dir)
         result = asyncio.run(Runner(sc, cluster, say=lambda m: click.echo(m)).run())

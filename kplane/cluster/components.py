@@ -38,6 +38,8 @@ from kplane.cluster.ports import LOOPBACK, PortRequest
 from kplane.cluster.spec import ALIVE, PROFILES, ComponentSpec, HealthCheck
 
 DEFAULT_CLUSTER_CIDR = "127.244.0.0/14"
+# On every simulated node (`--fake-nodes`): a nodeSelector that puts a workload on them only.
+FAKE_NODE_LABEL = "kplane.dev/fake-node"
 # Service ClusterIPs and node ports (the apiserver's --service-cluster-ip-range and
 # --service-node-port-range; Kubernetes' default range 10.96.0.0/12 is not loopback).
 DEFAULT_SERVICE_CIDR = "127.96.0.0/16"
@@ -314,6 +316,8 @@ def fake_nodes_spec(opts: ClusterOptions, common: list[str], notes: list[str]) -
             str(opts.fake_nodes),
             "--node-name",
             "fake",
+            "--node-labels",
+            f"{FAKE_NODE_LABEL}=true",
             *common,
             "--data-dir",
             str(opts.data_dir / "kubelet" / "fake-nodes"),
