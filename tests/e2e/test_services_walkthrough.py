@@ -285,6 +285,9 @@ async def test_services_walkthrough(env: Env) -> None:
         await eventually(not_ready, "flaky in notReadyAddresses")
         answers = {(await get(f"http://{vip}/hostname.html")).strip() for _ in range(20)}
         assert "flaky" not in answers and answers <= names
+        # a pod created after the Service sees it in its environment (Kubernetes' service variables)
+        out = await env.ok("exec", "flaky", "--", "sh", "-c", "echo $MYAPP_SERVICE_HOST:$MYAPP_SERVICE_PORT")
+        assert out.strip() == f"{vip}:80"
         await env.ok("exec", "flaky", "--", "touch", "/state/ready")
 
         async def ready() -> bool:
