@@ -1176,6 +1176,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
 from kplane.cli import drain as _drain  # noqa: E402,F401  (registers drain)
 from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
 from kplane.cli import rollout as _rollout  # noqa: E402,F401  (rollout/scale/set image/create deployment)
+from kplane.cli import services as _services  # noqa: E402,F401  (registers expose, create service ...)
 from kplane.cli import streams as _streams  # noqa: E402,F401  (registers logs/exec/attach/run)
 from kplane.cli import workloads as _workloads  # noqa: E402,F401  (registers create job/cronjob)
 
