@@ -32,15 +32,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import ipaddress
+import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiserver.storage import ClaimTaken, Companions, KeyExists, RevisionMismatch, Storage
 from kplane.api import errors as api
 from kplane.api import field as fe
 from kplane.logs import get_logger
+
+if TYPE_CHECKING:
+    from apiserver.registry import Registry
 
 log = get_logger(component="apiserver")
 
@@ -584,3 +588,98 @@ def _to_int(text: str) -> int:
         return int(text)
     except ValueError:
         return -1
+
+
+# -- default/kubernetes ------------------------------------------------------------------------
+
+
+class KubernetesService:
+    """`default/kubernetes`, the apiserver as a Service (Kubernetes' control-plane endpoint
+    reconciler): ClusterIP the range's first address, port 443 (`https`) to the apiserver's gRPC
+    port, Endpoints `<bind address>:<port>`; created at start, checked every `interval`.
+
+    Several apiservers may share one etcd (tests start extra ones beside a cluster's): the one
+    the Service points at keeps it; another takes it over only when nothing listens on the
+    Service's target port any more."""
+
+    NAMESPACE, NAME = "default", "kubernetes"
+
+    def __init__(self, registry: Registry, cluster_ip: str, address: str, port: int,
+                 interval: float = 10.0) -> None:
+        self.registry = registry
+        self.cluster_ip = cluster_ip
+        self.address = address
+        self.port = port
+        self.interval = interval
+
+    def service(self) -> Obj:
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": self.NAME, "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": self.cluster_ip, "sessionAffinity": "None",
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.port}]}}
+
+    def endpoints(self) -> Obj:
+        return {"apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": self.NAME, "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                "subsets": [{"addresses": [{"ip": self.address}],
+                             "ports": [{"name": "https", "port": self.port, "protocol": "TCP"}]}]}
+
+    async def reconcile(self) -> None:
+        from kplane.api.resources import object_to_dict, resolve
+
+        services, endpoints = resolve("services"), resolve("endpoints")
+        try:
+            current: Obj | None = object_to_dict(services, await self.registry.get(services, self.NAMESPACE, self.NAME))
+        except api.NotFound:
+            current = None
+        if current is None:
+            try:
+                await self.registry.create(services, self.NAMESPACE, self.service())
+                log.info("created the kubernetes service", cluster_ip=self.cluster_ip, port=self.port)
+            except api.AlreadyExists:
+                return  # another apiserver was quicker: the next round looks again
+            except api.Invalid as exc:  # its address is held by another Service
+                log.warning("cannot create the kubernetes service", error=exc.message)
+                return
+        else:
+            ports = _ports(_spec(current))
+            target = _int(ports[0].get("targetPort")) if ports else 0
+            if target != self.port:
+                if target and await _listening(self.address, target):
+                    return  # a live apiserver serves it
+                await self.registry.patch(services, self.NAMESPACE, self.NAME, "merge", json.dumps(
+                    {"spec": {"ports": self.service()["spec"]["ports"]}}))
+                log.info("took over the kubernetes service", port=self.port, previous_port=target)
+        want = self.endpoints()
+        try:
+            have = object_to_dict(endpoints, await self.registry.get(endpoints, self.NAMESPACE, self.NAME))
+        except api.NotFound:
+            try:
+                await self.registry.create(endpoints, self.NAMESPACE, want)
+            except api.AlreadyExists:
+                pass
+            return
+        if have.get("subsets") != want["subsets"]:
+            have["subsets"] = want["subsets"]
+            have.setdefault("metadata", {}).pop("resourceVersion", None)
+            await self.registry.update(endpoints, self.NAMESPACE, self.NAME, have)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("kubernetes service reconcile failed; will retry", error=str(exc))
+            await asyncio.sleep(self.interval)
+
+
+async def _listening(host: str, port: int) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True

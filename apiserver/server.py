@@ -17,6 +17,7 @@ from apiserver.allocator import (
     DEFAULT_NODE_PORT_RANGE,
     DEFAULT_SERVICE_CIDR,
     IPRange,
+    KubernetesService,
     PortRange,
     ServiceAllocator,
 )
@@ -155,6 +156,8 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     log.info("service allocations checked", cluster_ip_range=str(allocator.ips),
              node_port_range=str(allocator.ports), freed=freed, recorded=recorded)
     repairs = asyncio.create_task(allocator.run_repairs(decode_service))
+    kubernetes = KubernetesService(registry, allocator.ips.first(), opts.bind_address, bound)
+    kubernetes_task = asyncio.create_task(kubernetes.run())
     compactor = asyncio.create_task(Compactor(storage, opts.compaction_retention, opts.compaction_interval).run())
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     log.info("ready", address=f"{opts.bind_address}:{bound}")
@@ -170,6 +173,7 @@ async def serve(opts: Options, *, ready: asyncio.Event | None = None, stop: asyn
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     compactor.cancel()
     repairs.cancel()
+    kubernetes_task.cancel()
     await server.stop(grace=2)
     audit.close()
     await registry.stop()

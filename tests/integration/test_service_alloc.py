@@ -360,3 +360,59 @@ async def test_apiserver_rejects_a_bad_range(apiserver: APIServer, tmp_path: Pat
     out = subprocess.run([sys.executable, "-m", "apiserver", "--service-node-port-range", "40000-30000"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "invalid service node port range" in out.stderr
+
+
+async def wait_for(check: Any, timeout: float = 60.0) -> Any:
+    """Poll `check()` (async, returns a value or None) until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            value = await check()
+        except api.NotFound:
+            value = None
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
+
+
+async def test_default_kubernetes_service_points_at_the_apiserver(
+        apiserver: APIServer, client: Client, service_cidr: str, tmp_path: Path) -> None:
+    """The apiserver keeps `default/kubernetes`: the range's first address, 443 -> its gRPC port,
+    Endpoints at its address; another apiserver on the same etcd leaves it alone while the first
+    lives; a target port nothing listens on is taken back."""
+    port = int(apiserver.address.rsplit(":", 1)[1])
+    first = str(ipaddress.ip_network(service_cidr).network_address + 1)
+    eps_rt = resolve("endpoints")
+
+    async def service() -> dict[str, Any]:
+        return as_dict(await client.get(SVC, "kubernetes", namespace="default"))
+
+    svc = await wait_for(service)
+    assert svc["spec"]["clusterIP"] == first and svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
+    assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+    assert "selector" not in svc["spec"]
+
+    async def endpoints() -> dict[str, Any]:
+        return object_to_dict(eps_rt, await client.get(eps_rt, "kubernetes", namespace="default"))
+
+    eps = await wait_for(endpoints)
+    assert eps["subsets"] == [{"addresses": [{"ip": "127.0.0.1"}],
+                               "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+    second = start_apiserver(apiserver.etcd, tmp_path, "--service-cluster-ip-range", service_cidr)
+    try:
+        await asyncio.sleep(1.0)  # its first reconcile runs as it starts
+        assert (await service())["spec"]["ports"][0]["targetPort"] == port
+    finally:
+        stop_process(second.proc)
+    # point it at a port nothing listens on (the stopped apiserver's): the live one takes it back
+    dead = int(second.address.rsplit(":", 1)[1])
+    await client.patch(SVC, "kubernetes", {"spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                                               "targetPort": dead}]}}, namespace="default")
+
+    async def restored() -> bool:
+        return (await service())["spec"]["ports"][0]["targetPort"] == port
+
+    await wait_for(restored, timeout=60)
