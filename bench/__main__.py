@@ -13,7 +13,7 @@ import json
 import sys
 
 BENCHMARKS = ("api_write", "watch_fanout", "informer_recovery", "scheduler_throughput", "scheduler_decision",
-              "history", "deployment_rollout", "pod_startup", "service_proxy")
+              "history", "deployment_rollout", "pod_startup", "service_proxy", "node_recovery")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@ SVG, nothing loaded from the network), plus ``result.json`` and ``timeline.jsonl
 when Chromium is installed, a PNG screenshot of the page.
 
 The page: a verdict, the invariants and expectations (held / violated, with evidence), a table of
-recovery times per node fault against the profile's floor (grace; grace + toleration), and a chart
+recovery times per node fault against the profile's floor (grace; grace + toleration; both minus
+one heartbeat interval), and a chart
 with one lane per node — the number of live pods on it over time as a filled step line, the
 node's NotReady stretches shaded, detection (◆), taint (▲) and eviction (✕) marks — under a row of
 scenario steps, with every fault drawn as a red line across all lanes.
@@ -39,7 +40,9 @@ def floor_text(profile: str) -> tuple[str, str]:
     p = PROFILES.get(profile)
     if p is None:
         return "-", "-"
-    return f"{p.node_monitor_grace:.0f}s", f"{p.node_monitor_grace + p.toleration:.0f}s"
+    # counted from the node's last heartbeat, which came up to one heartbeat interval before the fault
+    return (f"{p.node_monitor_grace - p.heartbeat:.0f}s",
+            f"{p.node_monitor_grace + p.toleration - p.heartbeat:.0f}s")
 
 
 def terminal_summary(r: RunResult) -> list[str]:
@@ -222,8 +225,9 @@ svg .ev{{stroke:#d93025;stroke-width:2.5;fill:none}} svg .rep{{fill:#1e8e3e}}
 <h2>Invariants</h2><table>{invariants}</table>
 <h2>Expectations</h2><table>{expectations}</table>
 <h2>Recovery per node fault</h2>
-<div class="sub">seconds after the fault; the floor set by the profile: detection after the grace period ({grace}),
-eviction after grace + toleration ({floor})</div>
+<div class="sub">seconds after the fault; the earliest the profile allows (its waits count from the node's last
+heartbeat, up to one heartbeat interval before the fault): detection {grace} (grace period), eviction {floor}
+(grace + toleration)</div>
 <table><tr><th>fault</th><th>node</th><th>at</th><th>detected</th><th>tainted</th><th>first evicted</th>
 <th>last evicted</th><th>replacements Running</th><th>evicted/pods</th><th>replaced</th></tr>{recoveries}</table>
 <h2>Timeline</h2>

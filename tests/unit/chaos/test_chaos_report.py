@@ -31,7 +31,7 @@ def test_terminal_summary_lists_invariants_and_recovery() -> None:
     lines = terminal_summary(recorded())
     assert lines[0] == "scenario node-loss: PASSED in 30.0s (profile fast)"
     assert any(line.startswith("  held      replicas-restored:") for line in lines)
-    assert "recovery (seconds after the fault; floor: detection 5s, eviction 10s):" in lines
+    assert "recovery (seconds after the fault; floor: detection 4s, eviction 9s):" in lines
     row = next(line for line in lines if line.startswith("  kill-node"))
     assert row.split()[:7] == ["kill-node", "node-1", "5.0s", "5.5s", "10.5s", "10.5s", "12.0s"]
     failed = terminal_summary(recorded(ok=False))
