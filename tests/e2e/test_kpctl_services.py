@@ -25,9 +25,10 @@ pytestmark = pytest.mark.e2e
 KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 
 
-def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KPCTL, "--server", apiserver.address, *args], input=stdin, text=True,
-                          capture_output=True, timeout=60, env=dict(os.environ))
+                          capture_output=True, timeout=60, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -173,3 +174,11 @@ def test_patch_switches_the_type(apiserver: APIServer, ns: str) -> None:
     # the freed node port can be asked for by another Service
     again = kpctl(apiserver, "-n", ns, "create", "service", "nodeport", "np", "--tcp=80", f"--node-port={node_port}")
     assert again.returncode == 0, again.stderr
+    # kpctl edit (the whole object sent back, clusterIP and all) switches the type too
+    to_np = kpctl(apiserver, "-n", ns, "edit", "svc", "sw", env={"KUBE_EDITOR": "sed -i 's/type: ClusterIP/type: NodePort/'"})
+    assert (to_np.returncode, to_np.stdout) == (0, "service/sw edited\n"), to_np.stderr
+    row = kpctl(apiserver, "-n", ns, "get", "svc", "sw", "--no-headers").stdout.split()
+    assert row[1] == "NodePort" and row[4].startswith("80:")
+    to_cip = kpctl(apiserver, "-n", ns, "edit", "svc", "sw", env={"KUBE_EDITOR": "sed -i 's/type: NodePort/type: ClusterIP/'"})
+    assert to_cip.returncode == 0, to_cip.stderr
+    assert kpctl(apiserver, "-n", ns, "get", "svc", "sw", "--no-headers").stdout.split()[4] == "80/TCP"
