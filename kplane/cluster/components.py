@@ -27,7 +27,6 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +158,7 @@ def build_components(
                             *common,
                             "--metrics-port",
                             str(metrics),
-                            *profile_args(profile.args_for(name), module, notes),
+                            *profile.args_for(name),
                             "--log-format",
                             opts.component_log_format,
                         ],
@@ -198,7 +197,7 @@ def build_components(
                             str(opts.data_dir / "kubelet" / node / "manifests"),
                             "--metrics-port",
                             str(opts.metrics_port(2 + i)),
-                            *profile_args(profile.args_for("kubelet"), "kubelet", notes),
+                            *profile.args_for("kubelet"),
                             "--log-format",
                             opts.component_log_format,
                         ],
@@ -267,40 +266,6 @@ def check_service_cidr(service_cidr: str, cluster_cidr: str) -> str | None:
     return None
 
 
-# Flags a profile may name that a component does not know yet (it would refuse to start) are left
-# out with a note: a profile is a wish list of timings, not a contract about every component's flags.
-def profile_args(args: list[str], module: str, notes: list[str]) -> list[str]:
-    """``args`` (flag, value pairs) minus the flags ``python -m module`` does not accept."""
-    known = module_flags(module)
-    out: list[str] = []
-    for flag, value in zip(args[::2], args[1::2], strict=True):
-        if known is None or flag in known:
-            out += [flag, value]
-        else:
-            note = f"profile: {module} has no {flag} yet; left out"
-            if note not in notes:
-                notes.append(note)
-    return out
-
-
-def module_flags(module: str) -> set[str] | None:
-    """The ``--flags`` ``module/__main__.py`` defines (read from its source, nothing imported);
-    None when the source cannot be read."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        try:
-            text = Path(loc, "__main__.py").read_text(encoding="utf-8")
-        except OSError:
-            continue
-        return set(re.findall(r"""["'](--[a-z0-9][a-z0-9-]*)["']""", text))
-    return None
-
-
 def fake_nodes_spec(opts: ClusterOptions, common: list[str], notes: list[str]) -> ComponentSpec:
     """One kubelet process simulating ``opts.fake_nodes`` nodes (fake-0 ...), kwok-style."""
     profile = PROFILES[opts.profile]
@@ -323,7 +288,7 @@ def fake_nodes_spec(opts: ClusterOptions, common: list[str], notes: list[str]) -
             str(opts.data_dir / "kubelet" / "fake-nodes"),
             "--pod-cidr",
             fake_pod_range(opts.cluster_cidr),
-            *profile_args(profile.args_for("kubelet"), "kubelet", notes),
+            *profile.args_for("kubelet"),
             "--log-format",
             opts.component_log_format,
         ],
@@ -406,7 +371,7 @@ def apiserver_spec(opts: ClusterOptions, etcd_urls: list[str]) -> ComponentSpec:
             opts.service_node_port_range,
             *(["--audit-log-path", str(opts.log_dir / "audit.log"), "--audit-level", opts.audit_level]
               if opts.audit_level != "None" else []),
-            *profile_args(PROFILES[opts.profile].args_for("apiserver"), "apiserver", []),
+            *PROFILES[opts.profile].args_for("apiserver"),
             "--log-format",
             opts.component_log_format,
         ],

@@ -43,17 +43,6 @@ def test_default_profile_adds_nothing(tmp_path: Path) -> None:
         assert "--node-monitor-grace-period" not in s.argv and "--node-lease-renew-interval" not in s.argv
 
 
-def test_unknown_profile_flags_are_left_out_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A component that does not define a profile flag yet still starts: the flag is dropped, noted."""
-    monkeypatch.setattr(components, "module_flags", lambda module: {"--leader-elect-lease-duration"})
-    notes: list[str] = []
-    specs = {s.name: s for s in build_components(ClusterOptions(data_dir=tmp_path, nodes=1, profile="fast"),
-                                                 ETCD, notes)}
-    assert "--node-monitor-grace-period" not in specs["controller-manager"].argv
-    assert "--leader-elect-lease-duration" in specs["controller-manager"].argv
-    assert "profile: controller_manager has no --node-monitor-grace-period yet; left out" in notes
-
-
 def test_cluster_cidr_gives_node_i_the_ith_slash24(tmp_path: Path) -> None:
     """127.244.0.0/14 keeps the old 127.244.i.0/24; another range moves every node."""
     assert node_pod_cidr("127.244.0.0/14", 1) == "127.244.1.0/24"
