@@ -12,42 +12,29 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procs import (
+    controller_manager_argv,
+    kill_leftovers,
+    kpctl,
+    kubelet_argv,
+    scheduler_argv,
+    start_logged,
+    worker_index,
+)
+from procs import eventually as poll
+
 from kplane.api import errors as api
 from kplane.api.resources import resolve
 from kplane.client.client import Client
 from kplane.devcluster import APIServer, EtcdServer, start_apiserver, start_etcd, stop_process
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 PODS, NODES, DEPLOYMENTS = resolve("pods"), resolve("nodes"), resolve("deployments")
-
-
-def worker_index() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-def kill_leftovers(marker_dir: Path) -> None:
-    """Safety net: no container process of our kubelets outlives the module."""
-    marker = str(marker_dir).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in cmdline:
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGCONT)
-                os.kill(int(pid), signal.SIGKILL)
 
 
 @dataclass
@@ -67,18 +54,16 @@ class Cluster:
 
     def start(self, name: str, argv: list[str]) -> None:
         self.logs[name] = self.tmp / f"{name}.log"
-        self.procs[name] = subprocess.Popen(argv, stdout=open(self.logs[name], "wb"), stderr=subprocess.STDOUT)
+        self.procs[name] = start_logged(argv, self.logs[name])
 
     def kubelet(self, index: int, *, ip_base: int) -> str:
         """Start kubelet ``index`` (node IP 127.0.250.<ip_base+index>); returns the node name."""
         name = f"n{index}-{self.tag}"
         w = worker_index()
-        self.start(name, [
-            sys.executable, "-m", "kubelet", "--node-name", name, "--server", self.address,
-            "--data-dir", str(self.tmp / "data" / name), "--node-ip", f"127.0.250.{ip_base + index + 8 * w}",
-            "--pod-cidr", f"127.{self.pod_octet}.{index + 8 * w}.0/24", "--cpu", "4", "--memory", "4Gi",
-            "--node-lease-renew-interval", "1s", "--node-status-update-frequency", "1s",
-            "--log-format", "json"])
+        self.start(name, kubelet_argv(
+            self.address, name, self.tmp / "data" / name, node_ip=f"127.0.250.{ip_base + index + 8 * w}",
+            pod_cidr=f"127.{self.pod_octet}.{index + 8 * w}.0/24", cpu="4", memory="4Gi",
+            flags=("--node-lease-renew-interval", "1s", "--node-status-update-frequency", "1s")))
         self.nodes.append(name)
         return name
 
@@ -88,7 +73,7 @@ class Cluster:
         proc.kill()
         proc.wait(timeout=30)
         argv = [str(a) for a in proc.args]  # type: ignore[union-attr]
-        self.procs[name] = subprocess.Popen(argv, stdout=open(self.logs[name], "ab"), stderr=subprocess.STDOUT)
+        self.procs[name] = start_logged(argv, self.logs[name], append=True)
 
     def freeze(self, node: str) -> None:
         os.kill(self.procs[node].pid, signal.SIGSTOP)
@@ -97,8 +82,7 @@ class Cluster:
         os.kill(self.procs[node].pid, signal.SIGCONT)
 
     def kpctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KPCTL, "--server", self.address, *args], text=True, capture_output=True,
-                              timeout=timeout, env=dict(os.environ))
+        return kpctl(self.address, *args, timeout=timeout)
 
     async def akpctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(self.kpctl, *args, timeout=timeout)
@@ -130,12 +114,10 @@ def start_cluster(tmp: Path, *, pod_octet: int, ip_base: int, kubelets: int = 2,
         raise
     c = Cluster(tmp, etcd, apiserver, uuid.uuid4().hex[:5], pod_octet)
     try:
-        c.start("scheduler", [sys.executable, "-m", "scheduler", "--server", c.address, "--leader-elect=false",
-                              "--log-format", "json"])
-        c.start("controller-manager", [
-            sys.executable, "-m", "controller_manager", "--server", c.address, "--leader-elect=false",
-            "--controllers", controllers, "--node-monitor-grace-period", "5s", "--node-monitor-period", "1s",
-            "--node-startup-grace-period", "10s", "--log-format", "json"])
+        c.start("scheduler", scheduler_argv(c.address))
+        c.start("controller-manager", controller_manager_argv(
+            c.address, controllers, "--node-monitor-grace-period", "5s", "--node-monitor-period", "1s",
+            "--node-startup-grace-period", "10s"))
         for i in range(1, kubelets + 1):
             c.kubelet(i, ip_base=ip_base)
     except BaseException:
@@ -146,17 +128,7 @@ def start_cluster(tmp: Path, *, pod_octet: int, ip_base: int, kubelets: int = 2,
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 90.0) -> Any:
     """Poll ``check`` until it returns something truthy (AssertionError/NotFound count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, KeyError, api.NotFound) as exc:
-            last = exc
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll(check, what, timeout=timeout, interval=0.5, retry_on=(AssertionError, KeyError, api.NotFound))
 
 
 def condition(obj: Any, ctype: str) -> Any:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import component_argv, controller_manager_argv, kpctl, scheduler_argv, start_logged
 
 from kplane.api import errors as api
 from kplane.api.resources import resolve
@@ -29,7 +28,6 @@ from kplane.devcluster import APIServer, stop_process
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 PODS, RS, NODES, NS = resolve("pods"), resolve("replicasets"), resolve("nodes"), resolve("namespaces")
 CONTROLLERS = "replicaset,replicationcontroller,garbagecollector,namespace"
 
@@ -44,10 +42,7 @@ class Cluster:
         self.cm: subprocess.Popen[bytes] | None = None
 
     def start_controller_manager(self) -> None:
-        self.cm = subprocess.Popen(
-            [sys.executable, "-m", "controller_manager", "--server", self.apiserver.address, "--leader-elect=false",
-             "--controllers", CONTROLLERS, "--log-format", "json"],
-            stdout=open(self.cm_log, "ab"), stderr=subprocess.STDOUT)
+        self.cm = start_logged(controller_manager_argv(self.apiserver.address, CONTROLLERS), self.cm_log, append=True)
 
     def kill_controller_manager(self) -> None:
         assert self.cm is not None
@@ -55,8 +50,7 @@ class Cluster:
         self.cm.wait(10)
 
     def kpctl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KPCTL, "--server", self.apiserver.address, *args], input=stdin, text=True,
-                              capture_output=True, timeout=60, env=dict(os.environ))
+        return kpctl(self.apiserver.address, *args, stdin=stdin)
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +58,11 @@ def cluster(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Cluster]:
     tag = uuid.uuid4().hex[:6]
     tmp = tmp_path_factory.mktemp("cm-core")
     c = Cluster(apiserver, tmp, tag)
-    kubelet = subprocess.Popen(
-        [sys.executable, "-m", "kubelet", "--fake-nodes", "3", "--node-name", c.node_prefix, "--server",
-         apiserver.address, "--node-labels", f"cm-e2e={tag}", "--data-dir", str(tmp / "kubelet"),
-         "--node-lease-renew-interval", "2s", "--log-format", "json"],
-        stdout=open(tmp / "kubelet.log", "wb"), stderr=subprocess.STDOUT)
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "--server", apiserver.address, "--leader-elect=false",
-         "--log-format", "json"],
-        stdout=open(tmp / "scheduler.log", "wb"), stderr=subprocess.STDOUT)
+    kubelet = start_logged(component_argv("kubelet", apiserver.address, "--fake-nodes", "3", "--node-name",
+                                          c.node_prefix, "--node-labels", f"cm-e2e={tag}",
+                                          "--data-dir", str(tmp / "kubelet"), "--node-lease-renew-interval", "2s"),
+                           tmp / "kubelet.log")
+    scheduler = start_logged(scheduler_argv(apiserver.address), tmp / "scheduler.log")
     c.start_controller_manager()
     try:
         yield c

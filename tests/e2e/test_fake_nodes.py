@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import component_argv, start_logged
+from procs import eventually as poll
 
 from kplane.api import errors as api
 from kplane.api.pb import coordination_pb2, core_pb2
@@ -44,11 +44,8 @@ def fake_kubelet(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[FakeKu
     tmp = tmp_path_factory.mktemp("fake-nodes")
     prefix = f"f-{uuid.uuid4().hex[:6]}"
     log = tmp / "kubelet.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kubelet", "--fake-nodes", str(COUNT), "--node-name", prefix,
-         "--server", apiserver.address, "--data-dir", str(tmp / "data"), "--node-lease-renew-interval", "1s",
-         "--log-format", "json"],
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    proc = start_logged(component_argv("kubelet", apiserver.address, "--fake-nodes", str(COUNT), "--node-name", prefix,
+                                       "--data-dir", str(tmp / "data"), "--node-lease-renew-interval", "1s"), log)
     k = FakeKubelet(prefix, log, proc)
     yield k
 
@@ -77,17 +74,7 @@ def fake_kubelet(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[FakeKu
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, api.NotFound) as exc:
-            last = exc
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+    return await poll(check, what, timeout=timeout, interval=0.2, retry_on=(AssertionError, api.NotFound), show=str)
 
 
 def condition(obj: Any, ctype: str) -> str:

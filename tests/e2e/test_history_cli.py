@@ -11,17 +11,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import KPCTL, new_namespace
+from procs import kpctl as run_kpctl
 
 from kplane.devcluster import APIServer
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 KPLANE = [sys.executable, "-m", "kplane.cli.kplane"]
 
 DEPLOYMENT = """\
@@ -37,26 +36,18 @@ spec:
 """
 
 
-def run(cmd: list[str], apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cmd, "--server", apiserver.address, *args] if cmd is KPCTL else
-                          [*cmd, *args, "--server", apiserver.address], input=stdin, text=True, capture_output=True,
-                          timeout=120, env={**os.environ, "NO_COLOR": "1"})
-
-
 def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return run(KPCTL, apiserver, *args, stdin=stdin)
+    return run_kpctl(apiserver.address, *args, stdin=stdin, timeout=120, env={"NO_COLOR": "1"})
 
 
 def kplane(apiserver: APIServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(KPLANE, apiserver, *args)
+    return subprocess.run([*KPLANE, *args, "--server", apiserver.address], text=True, capture_output=True,
+                          timeout=120, env={**os.environ, "NO_COLOR": "1"})
 
 
 @pytest.fixture
-def ns(apiserver: APIServer) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    result = kpctl(apiserver, "create", "namespace", name)
-    assert result.returncode == 0, result.stderr
-    yield name
+def ns(apiserver: APIServer) -> str:
+    return new_namespace(apiserver.address, timeout=120)
 
 
 def user_label() -> str:

@@ -9,17 +9,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import KPCTL, new_namespace
+from procs import kpctl as run_kpctl
 
 from kplane.devcluster import APIServer, start_apiserver, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -49,17 +49,13 @@ data:
 
 
 @pytest.fixture
-def ns(apiserver: APIServer) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    result = kpctl(apiserver, "create", "namespace", name)
-    assert result.returncode == 0, result.stderr
-    yield name
+def ns(apiserver: APIServer) -> str:
+    return new_namespace(apiserver.address)
 
 
 def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
           server: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KPCTL, "--server", server or apiserver.address, *args], input=stdin, text=True,
-                          capture_output=True, timeout=60, env={**os.environ, **(env or {})})
+    return run_kpctl(server or apiserver.address, *args, stdin=stdin, env=env)
 
 
 def test_apply_get_and_output_formats(apiserver: APIServer, ns: str, tmp_path: Path) -> None:

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from procs import KPCTL
+from procs import kpctl as run_kpctl
 
 from kplane.devcluster import APIServer
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 
 
 def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KPCTL, "--server", apiserver.address, *args], input=stdin, text=True,
-                          capture_output=True, timeout=60, env=dict(os.environ))
+    return run_kpctl(apiserver.address, *args, stdin=stdin)
 
 
 MakeNode = Callable[..., str]

@@ -9,34 +9,25 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 
 import pytest
+from procs import kpctl as run_kpctl
+from procs import new_namespace
 
 from kplane.devcluster import APIServer
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
-
-
 def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None,
           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KPCTL, "--server", apiserver.address, *args], input=stdin, text=True,
-                          capture_output=True, timeout=60, env={**os.environ, **(env or {})})
+    return run_kpctl(apiserver.address, *args, stdin=stdin, env=env)
 
 
 @pytest.fixture
-def ns(apiserver: APIServer) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    result = kpctl(apiserver, "create", "namespace", name)
-    assert result.returncode == 0, result.stderr
-    yield name
+def ns(apiserver: APIServer) -> str:
+    return new_namespace(apiserver.address)
 
 
 CREATE_SERVICE_CASES = [

@@ -5,10 +5,7 @@ termination, static pods, and re-adoption after a kubelet restart."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -18,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import eventually as poll
+from procs import kill_leftovers, kubelet_argv, start_logged, worker_index
+from procs import kpctl as run_kpctl
 
 from kplane.api import errors as api
 from kplane.api.pb import core_pb2
@@ -31,11 +31,6 @@ PODS, NODES, EVENTS, LEASES = resolve("pods"), resolve("nodes"), resolve("events
 CONFIGMAPS = resolve("configmaps")
 
 
-def worker_index() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
 @dataclass
 class KubeletProc:
     name: str
@@ -47,27 +42,7 @@ class KubeletProc:
 
     def restart(self) -> None:
         stop_process(self.proc)
-        self.proc = subprocess.Popen(self.argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-
-
-def kill_leftovers(data_dir: Path) -> None:
-    """Safety net: no container process of this test's kubelet outlives the module."""
-    marker = str(data_dir).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in cmdline:
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except OSError:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
+        self.proc = start_logged(self.argv, self.log, append=True)
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +53,12 @@ def kubelet(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[KubeletProc
     manifests = tmp / "manifests"
     manifests.mkdir()
     log = tmp / "kubelet.log"
-    argv = [sys.executable, "-m", "kubelet", "--node-name", name, "--server", apiserver.address,
-            "--data-dir", str(tmp / "data"), "--node-ip", f"127.0.1.{index}",
-            "--pod-cidr", f"127.245.{index}.0/24", "--cpu", "2", "--memory", "4Gi",
-            "--pod-manifest-path", str(manifests), "--file-check-frequency", "0.5s",
-            "--crash-backoff-base", "1s", "--crash-backoff-max", "4s",
-            "--node-lease-renew-interval", "1s", "--log-format", "json"]
-    proc = subprocess.Popen(argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    argv = kubelet_argv(apiserver.address, name, tmp / "data", node_ip=f"127.0.1.{index}",
+                        pod_cidr=f"127.245.{index}.0/24", cpu="2", memory="4Gi",
+                        flags=("--pod-manifest-path", str(manifests), "--file-check-frequency", "0.5s",
+                               "--crash-backoff-base", "1s", "--crash-backoff-max", "4s",
+                               "--node-lease-renew-interval", "1s"))
+    proc = start_logged(argv, log)
     k = KubeletProc(name, tmp / "data", manifests, argv, log, proc)
     yield k
     # clean up: pods on the node first (the kubelet kills their processes), then the node
@@ -111,22 +85,12 @@ def kubelet(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[KubeletProc
                 pass
     asyncio.run(cleanup())
     stop_process(k.proc)
-    kill_leftovers(tmp / "data")
+    kill_leftovers(tmp / "data", process_groups=True)
     print(log.read_text()[-6000:])
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, api.NotFound) as exc:
-            last = exc
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+    return await poll(check, what, timeout=timeout, interval=0.2, retry_on=(AssertionError, api.NotFound), show=str)
 
 
 async def get_pod(client: Client, namespace: str, name: str) -> core_pb2.Pod:
@@ -398,8 +362,7 @@ async def test_restarted_kubelet_readopts_running_pods(client: Client, namespace
 
 
 def kpctl(apiserver: APIServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kplane.cli.kpctl", "--server", apiserver.address, *args],
-                          input=stdin, text=True, capture_output=True, timeout=60)
+    return run_kpctl(apiserver.address, *args, stdin=stdin)
 
 
 async def test_logs_exec_and_previous_through_the_apiserver(client: Client, namespace: str, ready_node: str,

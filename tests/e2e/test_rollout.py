@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -26,38 +23,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import (
+    Components,
+    controller_manager_argv,
+    kill_leftovers,
+    kpctl,
+    kubelet_argv,
+    scheduler_argv,
+    worker_index,
+)
+from procs import eventually as poll
 
 from kplane.api import errors as api
 from kplane.api.pb import apps_pb2, core_pb2
 from kplane.api.resources import resolve
 from kplane.client.client import Client
-from kplane.devcluster import APIServer, stop_process
+from kplane.devcluster import APIServer
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 PODS, NODES, DEPLOY, NS = resolve("pods"), resolve("nodes"), resolve("deployments"), resolve("namespaces")
 REPLICAS, SURGE, UNAVAILABLE = 4, 1, 1
-
-
-def worker_index() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-def kill_leftovers(data_dir: Path) -> None:
-    """Safety net: no container process of our kubelet outlives the module."""
-    marker = str(data_dir).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in cmdline:
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGKILL)
 
 
 @dataclass
@@ -69,8 +55,7 @@ class Env:
     logs: dict[str, Path] = field(default_factory=dict)
 
     def kpctl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KPCTL, "--server", self.apiserver.address, "-n", self.ns, *args], input=stdin,
-                              text=True, capture_output=True, timeout=timeout, env=dict(os.environ))
+        return kpctl(self.apiserver.address, *args, namespace=self.ns, stdin=stdin, timeout=timeout)
 
     async def akpctl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(self.kpctl, *args, stdin=stdin, timeout=timeout)
@@ -82,21 +67,12 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("rollout")
     node = f"k-{uuid.uuid4().hex[:6]}"
     e = Env(apiserver, node, f"ro-{uuid.uuid4().hex[:8]}", tmp)
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, argv: list[str]) -> None:
-        e.logs[name] = tmp / f"{name}.log"
-        procs.append(subprocess.Popen(argv, stdout=open(e.logs[name], "wb"), stderr=subprocess.STDOUT))
-
-    start("kubelet", [sys.executable, "-m", "kubelet", "--node-name", node, "--server", apiserver.address,
-                      "--data-dir", str(tmp / "data"), "--node-ip", f"127.0.1.{n}",
-                      "--pod-cidr", f"127.246.{n}.0/24", "--cpu", "8", "--memory", "8Gi",
-                      "--node-lease-renew-interval", "1s", "--log-format", "json"])
-    start("scheduler", [sys.executable, "-m", "scheduler", "--server", apiserver.address, "--leader-elect=false",
-                        "--log-format", "json"])
-    start("controller-manager", [sys.executable, "-m", "controller_manager", "--server", apiserver.address,
-                                 "--leader-elect=false", "--controllers", "replicaset,deployment,garbagecollector",
-                                 "--log-format", "json"])
+    comps = Components(tmp, logs=e.logs)
+    comps.start("kubelet", kubelet_argv(apiserver.address, node, tmp / "data", node_ip=f"127.0.1.{n}",
+                                        pod_cidr=f"127.246.{n}.0/24", cpu="8", memory="8Gi"))
+    comps.start("scheduler", scheduler_argv(apiserver.address))
+    comps.start("controller-manager", controller_manager_argv(apiserver.address,
+                                                              "replicaset,deployment,garbagecollector"))
     try:
         yield e
     finally:
@@ -118,27 +94,15 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                 with contextlib.suppress(api.NotFound):
                     await c.delete(NODES, node)
 
-        for p in procs[1:]:
-            stop_process(p)  # the controllers first: nothing re-creates what we delete
+        comps.stop("scheduler", "controller-manager")  # the controllers first: nothing re-creates what we delete
         asyncio.run(cleanup())
-        stop_process(procs[0])
+        comps.stop("kubelet")
         kill_leftovers(tmp / "data")
-        for name, path in e.logs.items():
-            print(f"--- {name} (tail)\n{path.read_text()[-3000:]}")
+        comps.print_logs(3000)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, api.NotFound, OSError) as exc:
-            last = exc
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll(check, what, timeout=timeout, interval=0.3, retry_on=(AssertionError, api.NotFound, OSError))
 
 
 def http_get(url: str) -> str:

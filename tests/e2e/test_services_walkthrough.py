@@ -17,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -31,6 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import (
+    Components,
+    component_argv,
+    controller_manager_argv,
+    kill_leftovers,
+    kpctl,
+    kubelet_argv,
+    scheduler_argv,
+    worker_index,
+)
+from procs import eventually as poll
 
 from kplane.api import errors as api
 from kplane.api.pb import core_pb2
@@ -40,36 +48,15 @@ from kplane.devcluster import APIServer, start_apiserver, start_etcd, stop_proce
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 PODS, NODES, EP, SVC, NS = (resolve("pods"), resolve("nodes"), resolve("endpoints"), resolve("services"),
                             resolve("namespaces"))
 NAMESPACE = "walk"
 
 
-def _worker() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-W = _worker() % 20
+W = worker_index() % 20
 NODE_IPS = [f"127.0.248.{200 + W}", f"127.0.248.{220 + W}"]
 POD_CIDRS = [f"127.248.{100 + W}.0/24", f"127.249.{100 + W}.0/24"]
 SERVICE_RANGE = "127.98.128.0/17"
-
-
-def kill_leftovers(data_dir: Path) -> None:
-    """Safety net: no container process of our kubelets outlives the module."""
-    marker = str(data_dir).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in cmdline:
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGKILL)
 
 
 @dataclass
@@ -80,8 +67,7 @@ class Env:
     logs: dict[str, Path] = field(default_factory=dict)
 
     def kpctl(self, *args: str, stdin: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KPCTL, "--server", self.apiserver.address, "-n", NAMESPACE, *args], input=stdin,
-                              text=True, capture_output=True, timeout=timeout, env=dict(os.environ))
+        return kpctl(self.apiserver.address, *args, namespace=NAMESPACE, stdin=stdin, timeout=timeout)
 
     async def akpctl(self, *args: str, stdin: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(self.kpctl, *args, stdin=stdin, timeout=timeout)
@@ -99,25 +85,16 @@ def env(tmp_path_factory: Any) -> Iterator[Env]:
     apiserver = start_apiserver(etcd, tmp, "--service-cluster-ip-range", SERVICE_RANGE)
     nodes = [f"sv{W}-a", f"sv{W}-b"]
     e = Env(apiserver, nodes, tmp)
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, argv: list[str]) -> None:
-        e.logs[name] = tmp / f"{name}.log"
-        procs.append(subprocess.Popen(argv, stdout=open(e.logs[name], "wb"), stderr=subprocess.STDOUT))
-
-    server = ["--server", apiserver.address]
+    comps = Components(tmp, logs=e.logs)
+    server = apiserver.address
     for node, ip, cidr in zip(nodes, NODE_IPS, POD_CIDRS, strict=True):
-        start(f"kubelet-{node}", [sys.executable, "-m", "kubelet", "--node-name", node, *server,
-                                  "--data-dir", str(tmp / "data" / node), "--node-ip", ip, "--pod-cidr", cidr,
-                                  "--cpu", "4", "--memory", "4Gi", "--node-lease-renew-interval", "1s",
-                                  "--log-format", "json"])
-        start(f"proxy-{node}", [sys.executable, "-m", "proxy", "--node-name", node, "--node-ip", ip, *server,
-                                "--nodeport-addresses", ip, "--log-format", "json"])
-    start("scheduler", [sys.executable, "-m", "scheduler", *server, "--leader-elect=false", "--log-format", "json"])
-    start("controller-manager", [sys.executable, "-m", "controller_manager", *server, "--leader-elect=false",
-                                 "--controllers", "replicaset,deployment,garbagecollector,endpoints",
-                                 "--log-format", "json"])
-    kubelets = [p for p, name in zip(procs, e.logs, strict=True) if name.startswith("kubelet-")]
+        comps.start(f"kubelet-{node}", kubelet_argv(server, node, tmp / "data" / node, node_ip=ip, pod_cidr=cidr,
+                                                    cpu="4", memory="4Gi"))
+        comps.start(f"proxy-{node}", component_argv("proxy", server, "--node-name", node, "--node-ip", ip,
+                                                     "--nodeport-addresses", ip))
+    comps.start("scheduler", scheduler_argv(server))
+    comps.start("controller-manager", controller_manager_argv(server, "replicaset,deployment,garbagecollector,endpoints"))
+    kubelets = [name for name in comps.procs if name.startswith("kubelet-")]
     try:
         yield e
     finally:
@@ -132,32 +109,19 @@ def env(tmp_path_factory: Any) -> Iterator[Env]:
                 while time.monotonic() < deadline and (await c.list_all(PODS))[0]:
                     await asyncio.sleep(0.2)
 
-        for p in procs:
-            if p not in kubelets:
-                stop_process(p)  # controllers and proxies first: nothing re-creates what we delete
+        # controllers and proxies first: nothing re-creates what we delete
+        comps.stop(*(name for name in comps.procs if name not in kubelets))
         with contextlib.suppress(Exception):
             asyncio.run(cleanup())
-        for p in kubelets:
-            stop_process(p)
+        comps.stop(*kubelets)
         kill_leftovers(tmp / "data")
         stop_process(apiserver.proc)
         stop_process(etcd.proc)
-        for name, path in e.logs.items():
-            print(f"--- {name} (tail)\n{path.read_text()[-2500:]}")
+        comps.print_logs(2500)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, api.NotFound, OSError) as exc:
-            last = exc
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll(check, what, timeout=timeout, interval=0.3, retry_on=(AssertionError, api.NotFound, OSError))
 
 
 def http_get(url: str, timeout: float = 5) -> str:

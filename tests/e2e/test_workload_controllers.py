@@ -13,21 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from procs import (
+    Components,
+    component_argv,
+    controller_manager_argv,
+    kill_leftovers,
+    kpctl,
+    kubelet_argv,
+    scheduler_argv,
+    worker_index,
+)
+from procs import eventually as poll
 
 from kplane.api import errors as api
 from kplane.api.resources import object_to_dict, resolve
@@ -36,54 +43,24 @@ from kplane.devcluster import APIServer, stop_process
 
 pytestmark = pytest.mark.e2e
 
-KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
 PODS, NODES = resolve("pods"), resolve("nodes")
 DS, JOBS, CRONJOBS = resolve("daemonsets"), resolve("jobs"), resolve("cronjobs")
 
 
-def worker_index() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-def kill_leftovers(data_dir: Path) -> None:
-    """Safety net: no container process of our kubelet outlives the module."""
-    marker = str(data_dir).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in cmdline:
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), signal.SIGKILL)
-
-
 @dataclass
-class Env:
-    apiserver: APIServer
-    tag: str
-    ns: str
-    real_node: str
-    tmp: Path
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
-
-    def start(self, name: str, argv: list[str]) -> None:
-        self.logs[name] = self.tmp / f"{name}.log"
-        self.procs[name] = subprocess.Popen(argv, stdout=open(self.logs[name], "wb"), stderr=subprocess.STDOUT)
+class Env(Components):
+    apiserver: APIServer = field(kw_only=True)
+    tag: str = field(kw_only=True)
+    ns: str = field(kw_only=True)
+    real_node: str = field(kw_only=True)
 
     def fake_kubelet(self, name: str, prefix: str, count: int) -> None:
-        self.start(name, [sys.executable, "-m", "kubelet", "--fake-nodes", str(count), "--node-name", prefix,
-                          "--server", self.apiserver.address, "--node-labels", f"run={self.tag}",
-                          "--data-dir", str(self.tmp / name), "--node-lease-renew-interval", "1s",
-                          "--log-format", "json"])
+        self.start(name, component_argv("kubelet", self.apiserver.address, "--fake-nodes", str(count),
+                                        "--node-name", prefix, "--node-labels", f"run={self.tag}",
+                                        "--data-dir", str(self.tmp / name), "--node-lease-renew-interval", "1s"))
 
     def kpctl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KPCTL, "--server", self.apiserver.address, "-n", self.ns, *args], input=stdin,
-                              text=True, capture_output=True, timeout=timeout, env=dict(os.environ))
+        return kpctl(self.apiserver.address, *args, namespace=self.ns, stdin=stdin, timeout=timeout)
 
     async def akpctl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(self.kpctl, *args, stdin=stdin)
@@ -102,20 +79,14 @@ class Env:
 def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
     n = worker_index() + 70
     tag = uuid.uuid4().hex[:6]
-    e = Env(apiserver, tag, f"wl-{tag}", f"k-{tag}", tmp_path_factory.mktemp("workloads"))
-    created = subprocess.run([*KPCTL, "--server", apiserver.address, "create", "namespace", e.ns],
-                             capture_output=True, text=True, timeout=60)
+    e = Env(tmp_path_factory.mktemp("workloads"), apiserver=apiserver, tag=tag, ns=f"wl-{tag}", real_node=f"k-{tag}")
+    created = kpctl(apiserver.address, "create", "namespace", e.ns)
     assert created.returncode == 0, created.stderr
     e.fake_kubelet("fake-kubelet", f"f-{tag}", 3)
-    e.start("kubelet", [sys.executable, "-m", "kubelet", "--node-name", e.real_node, "--server", apiserver.address,
-                        "--data-dir", str(e.tmp / "data"), "--node-ip", f"127.0.1.{n}",
-                        "--pod-cidr", f"127.247.{n}.0/24", "--cpu", "4", "--memory", "4Gi",
-                        "--node-lease-renew-interval", "1s", "--log-format", "json"])
-    e.start("scheduler", [sys.executable, "-m", "scheduler", "--server", apiserver.address, "--leader-elect=false",
-                          "--log-format", "json"])
-    e.start("controller-manager", [sys.executable, "-m", "controller_manager", "--server", apiserver.address,
-                                   "--leader-elect=false", "--controllers", "daemonset,job,cronjob",
-                                   "--log-format", "json"])
+    e.start("kubelet", kubelet_argv(apiserver.address, e.real_node, e.tmp / "data", node_ip=f"127.0.1.{n}",
+                                    pod_cidr=f"127.247.{n}.0/24", cpu="4", memory="4Gi"))
+    e.start("scheduler", scheduler_argv(apiserver.address))
+    e.start("controller-manager", controller_manager_argv(apiserver.address, "daemonset,job,cronjob"))
     try:
         yield e
     finally:
@@ -144,9 +115,7 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                     if not left:
                         break
                     await asyncio.sleep(0.2)
-                for proc in ("kubelet", "fake-kubelet", "fake-kubelet-2"):
-                    if proc in e.procs:
-                        stop_process(e.procs[proc])
+                e.stop("kubelet", "fake-kubelet", "fake-kubelet-2")
                 nodes, _ = await c.list_all(NODES)
                 for node in nodes:
                     name = node.metadata.name  # type: ignore[attr-defined]
@@ -155,28 +124,15 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                             await c.delete(NODES, name)
 
         asyncio.run(delete_objects())
-        for name in ("controller-manager", "scheduler"):
-            stop_process(e.procs[name])
+        e.stop("controller-manager", "scheduler")
         asyncio.run(delete_pods_and_nodes())
-        for proc in e.procs.values():
-            stop_process(proc)
+        e.stop()
         kill_leftovers(e.tmp / "data")
-        for name, path in e.logs.items():
-            print(f"--- {name} (tail)\n{path.read_text()[-3000:]}")
+        e.print_logs(3000)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (AssertionError, KeyError, api.NotFound) as exc:
-            last = exc
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll(check, what, timeout=timeout, interval=0.5, retry_on=(AssertionError, KeyError, api.NotFound))
 
 
 DAEMONSET = """\
@@ -327,6 +283,6 @@ def test_dry_run_output_matches_kubectl(apiserver: APIServer, args: list[str]) -
     at = args.index("--") if "--" in args else len(args)
     argv = ["create", *args[:at], *flags, *args[at:]]
     want = subprocess.run([kubectl, *argv], capture_output=True, text=True, timeout=60)
-    got = subprocess.run([*KPCTL, "--server", apiserver.address, *argv], capture_output=True, text=True, timeout=60)
+    got = kpctl(apiserver.address, *argv)
     assert got.returncode == want.returncode == 0, got.stderr
     assert got.stdout == want.stdout

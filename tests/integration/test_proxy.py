@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import component_argv, start_logged, worker_index
+from procs import eventually as poll
 
 from kplane.api import errors as api
 from kplane.api.resources import object_to_dict, resolve
@@ -30,12 +30,7 @@ from kplane.devcluster import APIServer, start_apiserver, start_etcd, stop_proce
 SVC, EP, NS = resolve("services"), resolve("endpoints"), resolve("namespaces")
 
 
-def _worker() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-W = 40 + _worker() % 40
+W = 40 + worker_index() % 40
 NODE_A, NODE_B = f"127.0.248.{W}", f"127.0.248.{W + 40}"
 SERVICE_RANGE = "127.98.64.0/18"
 
@@ -47,6 +42,10 @@ class Cluster:
     logs: dict[str, Path]
 
 
+def proxy_argv(node: str, ip: str, server: str) -> list[str]:
+    return component_argv("proxy", server, "--node-name", node, "--node-ip", ip, "--nodeport-addresses", ip)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: Any) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("proxy")
@@ -56,10 +55,7 @@ def cluster(tmp_path_factory: Any) -> Iterator[Cluster]:
     logs: dict[str, Path] = {}
     for node, ip in (("node-a", NODE_A), ("node-b", NODE_B)):
         logs[node] = tmp / f"proxy-{node}.log"
-        procs[node] = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "--node-name", node, "--node-ip", ip, "--server", apiserver.address,
-             "--nodeport-addresses", ip, "--log-format", "json"],
-            stdout=open(logs[node], "wb"), stderr=subprocess.STDOUT)
+        procs[node] = start_logged(proxy_argv(node, ip, apiserver.address), logs[node])
     try:
         yield Cluster(apiserver, procs, logs)
     finally:
@@ -130,17 +126,7 @@ async def ask(ip: str, port: int) -> str:
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (OSError, AssertionError) as exc:
-            last = exc
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll(check, what, timeout=timeout, interval=0.1, retry_on=(OSError, AssertionError))
 
 
 async def make_service(kc: Client, ns: str, name: str, backends: list[Backend], nodes: list[str] | None = None,
@@ -206,10 +192,8 @@ async def test_both_node_proxies_serve_the_cluster_ip(cluster: Cluster, kc: Clie
     stop_process(cluster.proxies["node-b"])
     answers = [await ask(vip, 80) for _ in range(20)]
     assert all(a.startswith("pod-") for a in answers)
-    cluster.proxies["node-b"] = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "--node-name", "node-b", "--node-ip", NODE_B, "--server",
-         cluster.apiserver.address, "--nodeport-addresses", NODE_B, "--log-format", "json"],
-        stdout=open(cluster.logs["node-b"], "ab"), stderr=subprocess.STDOUT)
+    cluster.proxies["node-b"] = start_logged(proxy_argv("node-b", NODE_B, cluster.apiserver.address),
+                                             cluster.logs["node-b"], append=True)
 
 
 async def test_node_port_and_external_traffic_policy_local(cluster: Cluster, kc: Client, ns: str,
