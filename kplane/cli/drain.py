@@ -22,20 +22,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: see kplane/cli/nodes.py.
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
 
-import click  # noqa: E402
-
-from kplane.api import errors as api  # noqa: E402
-from kplane.api.pb import core_pb2  # noqa: E402
-from kplane.api.resources import resolve  # noqa: E402
-from kplane.cli.kpctl import CLIError, Ctx, cli, pass_ctx, run  # noqa: E402
-from kplane.cli.nodes import _set_schedulable, usage_error  # noqa: E402
-from kplane.client.client import Client  # noqa: E402
-from kplane.durations import parse_duration  # noqa: E402
+from kplane.api import errors as api
+from kplane.api.pb import core_pb2
+from kplane.api.resources import resolve
+from kplane.cli.kpctl import CLIError, Ctx, cli, pass_ctx, run
+from kplane.cli.nodes import _set_schedulable, usage_error
+from kplane.client.client import Client
+from kplane.durations import parse_duration
 
 PODS, NODES, DAEMONSETS = resolve("pods"), resolve("nodes"), resolve("daemonsets")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"

@@ -15,19 +15,13 @@ Like kubectl ≥ 1.21, kpctl hides `metadata.managedFields` from what it prints 
 from __future__ import annotations
 
 import getpass
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__` (see kplane/cli/nodes.py for why).
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
 
-import click  # noqa: E402
-
-from kplane.api.resources import ResourceType, resolve  # noqa: E402
+from kplane.api.resources import ResourceType, resolve
 
 Obj = dict[str, Any]
 EVENT_TYPES = ("Normal", "Warning")

@@ -1173,6 +1173,13 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return out
 
 
+# `python -m kplane.cli.kpctl` runs this file as `__main__`. The command modules below import
+# `kplane.cli.kpctl` by name, which would load a second copy whose `cli` group and `Ctx` class are
+# not the ones running; make the name refer to this running module so their commands register on
+# the group that is actually invoked.
+if __name__ == "__main__" and __spec__ is not None and __spec__.name == "kplane.cli.kpctl":
+    sys.modules["kplane.cli.kpctl"] = sys.modules[__name__]
+
 from kplane.cli import drain as _drain  # noqa: E402,F401  (registers drain)
 from kplane.cli import nodes as _nodes  # noqa: E402,F401  (registers taint/cordon/uncordon)
 from kplane.cli import rollout as _rollout  # noqa: E402,F401  (rollout/scale/set image/create deployment)

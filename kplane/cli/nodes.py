@@ -8,18 +8,11 @@ from __future__ import annotations
 
 import sys
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: importing kplane.cli.kpctl by name would
-# load a second copy whose `cli` group and `Ctx` class are not the ones running. Make the name
-# refer to the running module so the commands register on the group that is actually invoked.
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
 
-import click  # noqa: E402
-
-from kplane.api import errors as api  # noqa: E402
-from kplane.api.resources import ResourceType, resolve  # noqa: E402
-from kplane.cli.kpctl import (  # noqa: E402
+from kplane.api import errors as api
+from kplane.api.resources import ResourceType, resolve
+from kplane.cli.kpctl import (
     CLIError,
     Ctx,
     Obj,
@@ -34,7 +27,7 @@ from kplane.cli.kpctl import (  # noqa: E402
     run,
     to_obj,
 )
-from kplane.client.client import retry_on_conflict  # noqa: E402
+from kplane.client.client import retry_on_conflict
 
 DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 

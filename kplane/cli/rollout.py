@@ -33,20 +33,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: make `kplane.cli.kpctl` name that running
-# module, so the commands register on the group actually invoked (see kplane/cli/nodes.py).
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
+from google.protobuf.message import Message
 
-import click  # noqa: E402
-from google.protobuf.message import Message  # noqa: E402
-
-from kplane.api import errors as api  # noqa: E402
-from kplane.api import rollout as ro  # noqa: E402
-from kplane.api.pb import apps_pb2  # noqa: E402
-from kplane.api.resources import ResourceType, resolve  # noqa: E402
-from kplane.cli.kpctl import (  # noqa: E402
+from kplane.api import errors as api
+from kplane.api import rollout as ro
+from kplane.api.pb import apps_pb2
+from kplane.api.resources import ResourceType, resolve
+from kplane.cli.kpctl import (
     CLIError,
     Ctx,
     Obj,
@@ -62,8 +56,8 @@ from kplane.cli.kpctl import (  # noqa: E402
     run,
     to_obj,
 )
-from kplane.cli.streams import IMAGE_REFERENCE, DashCommand, _after_dash  # noqa: E402
-from kplane.client.client import Client  # noqa: E402
+from kplane.cli.streams import IMAGE_REFERENCE, DashCommand, _after_dash
+from kplane.client.client import Client
 
 DEPLOYMENTS, REPLICASETS = resolve("deployments"), resolve("replicasets")
 SCALABLE = ("deployments", "replicasets", "replicationcontrollers", "statefulsets")

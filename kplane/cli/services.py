@@ -18,20 +18,13 @@ kplane.cli.kpctl imports this module at its very end; the commands register on i
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: make `kplane.cli.kpctl` name that running
-# module, so the commands register on the group actually invoked (see kplane/cli/nodes.py).
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
 
-import click  # noqa: E402
-
-from kplane.api import errors as api  # noqa: E402
-from kplane.api.resources import ResourceType, UnknownResource, resolve  # noqa: E402
-from kplane.cli.kpctl import (  # noqa: E402
+from kplane.api import errors as api
+from kplane.api.resources import ResourceType, UnknownResource, resolve
+from kplane.cli.kpctl import (
     CLIError,
     Ctx,
     Obj,

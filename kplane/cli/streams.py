@@ -21,18 +21,12 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-# `python -m kplane.cli.kpctl` runs kpctl as `__main__`: make `kplane.cli.kpctl` name that running
-# module, so the commands register on the group actually invoked (see kplane/cli/nodes.py).
-_main = sys.modules.get("__main__")
-if _main is not None and getattr(getattr(_main, "__spec__", None), "name", None) == "kplane.cli.kpctl":
-    sys.modules["kplane.cli.kpctl"] = _main
+import click
 
-import click  # noqa: E402
-
-from kplane.api import errors as api  # noqa: E402
-from kplane.api.labels import selector_from_label_selector, selector_from_set  # noqa: E402
-from kplane.api.resources import UnknownResource, resolve  # noqa: E402
-from kplane.cli.kpctl import (  # noqa: E402
+from kplane.api import errors as api
+from kplane.api.labels import selector_from_label_selector, selector_from_set
+from kplane.api.resources import UnknownResource, resolve
+from kplane.cli.kpctl import (
     CLIError,
     Ctx,
     Obj,
@@ -44,7 +38,7 @@ from kplane.cli.kpctl import (  # noqa: E402
     run,
     to_obj,
 )
-from kplane.client.client import Client, ExecSession  # noqa: E402
+from kplane.client.client import Client, ExecSession
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
