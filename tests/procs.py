@@ -69,11 +69,15 @@ class Components:
         self.logs[name] = self.tmp / f"{name}.log"
         self.procs[name] = start_logged(argv, self.logs[name])
 
-    def stop(self, *names: str) -> None:
-        """Stop the named processes (all of them when none are named), in the order given."""
-        for name in names or tuple(self.procs):
+    def stop_procs(self, *names: str) -> None:
+        """Stop the named processes that were started, in the order given."""
+        for name in names:
             if name in self.procs:
                 stop_process(self.procs[name])
+
+    def stop_all(self) -> None:
+        """Stop every process, in start order (stopping one already stopped is a no-op)."""
+        self.stop_procs(*self.procs)
 
     def print_logs(self, tail: int) -> None:
         for name, path in self.logs.items():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import (
+    Components,
     controller_manager_argv,
     kill_leftovers,
     kpctl,
@@ -38,23 +39,16 @@ PODS, NODES, DEPLOYMENTS = resolve("pods"), resolve("nodes"), resolve("deploymen
 
 
 @dataclass
-class Cluster:
-    tmp: Path
-    etcd: EtcdServer
-    api: APIServer
-    tag: str
-    pod_octet: int  # pod CIDRs 127.<pod_octet>.<x>.0/24
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
+class Cluster(Components):
+    etcd: EtcdServer = field(kw_only=True)
+    api: APIServer = field(kw_only=True)
+    tag: str = field(kw_only=True)
+    pod_octet: int = field(kw_only=True)  # pod CIDRs 127.<pod_octet>.<x>.0/24
     nodes: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return self.api.address
-
-    def start(self, name: str, argv: list[str]) -> None:
-        self.logs[name] = self.tmp / f"{name}.log"
-        self.procs[name] = start_logged(argv, self.logs[name])
 
     def kubelet(self, index: int, *, ip_base: int) -> str:
         """Start kubelet ``index`` (node IP 127.0.250.<ip_base+index>); returns the node name."""
@@ -91,16 +85,12 @@ class Cluster:
         for proc in self.procs.values():
             with contextlib.suppress(OSError):
                 os.kill(proc.pid, signal.SIGCONT)
-        for name in ("controller-manager", "scheduler"):
-            if name in self.procs:
-                stop_process(self.procs[name])
-        for proc in self.procs.values():
-            stop_process(proc)
+        self.stop_procs("controller-manager", "scheduler")
+        self.stop_all()
         kill_leftovers(self.tmp / "data")
         stop_process(self.api.proc)
         stop_process(self.etcd.proc)
-        for name, path in self.logs.items():
-            print(f"--- {name} (tail)\n{path.read_text(errors='replace')[-2500:]}")
+        self.print_logs(2500)
 
 
 def start_cluster(tmp: Path, *, pod_octet: int, ip_base: int, kubelets: int = 2,
@@ -112,7 +102,7 @@ def start_cluster(tmp: Path, *, pod_octet: int, ip_base: int, kubelets: int = 2,
     except BaseException:
         stop_process(etcd.proc)
         raise
-    c = Cluster(tmp, etcd, apiserver, uuid.uuid4().hex[:5], pod_octet)
+    c = Cluster(tmp, etcd=etcd, api=apiserver, tag=uuid.uuid4().hex[:5], pod_octet=pod_octet)
     try:
         c.start("scheduler", scheduler_argv(c.address))
         c.start("controller-manager", controller_manager_argv(

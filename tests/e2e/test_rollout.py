@@ -94,9 +94,9 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                 with contextlib.suppress(api.NotFound):
                     await c.delete(NODES, node)
 
-        comps.stop("scheduler", "controller-manager")  # the controllers first: nothing re-creates what we delete
+        comps.stop_procs("scheduler", "controller-manager")  # the controllers first: nothing re-creates what we delete
         asyncio.run(cleanup())
-        comps.stop("kubelet")
+        comps.stop_procs("kubelet")
         kill_leftovers(tmp / "data")
         comps.print_logs(3000)
 

@@ -110,10 +110,10 @@ def env(tmp_path_factory: Any) -> Iterator[Env]:
                     await asyncio.sleep(0.2)
 
         # controllers and proxies first: nothing re-creates what we delete
-        comps.stop(*(name for name in comps.procs if name not in kubelets))
+        comps.stop_procs(*(name for name in comps.procs if name not in kubelets))
         with contextlib.suppress(Exception):
             asyncio.run(cleanup())
-        comps.stop(*kubelets)
+        comps.stop_procs(*kubelets)
         kill_leftovers(tmp / "data")
         stop_process(apiserver.proc)
         stop_process(etcd.proc)

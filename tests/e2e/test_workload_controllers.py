@@ -115,7 +115,7 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                     if not left:
                         break
                     await asyncio.sleep(0.2)
-                e.stop("kubelet", "fake-kubelet", "fake-kubelet-2")
+                e.stop_procs("kubelet", "fake-kubelet", "fake-kubelet-2")
                 nodes, _ = await c.list_all(NODES)
                 for node in nodes:
                     name = node.metadata.name  # type: ignore[attr-defined]
@@ -124,9 +124,9 @@ def env(apiserver: APIServer, tmp_path_factory: Any) -> Iterator[Env]:
                             await c.delete(NODES, name)
 
         asyncio.run(delete_objects())
-        e.stop("controller-manager", "scheduler")
+        e.stop_procs("controller-manager", "scheduler")
         asyncio.run(delete_pods_and_nodes())
-        e.stop()
+        e.stop_all()
         kill_leftovers(e.tmp / "data")
         e.print_logs(3000)
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from procs import component_argv, start_logged, worker_index
 from procs import eventually as poll
+from tcp_backend import Backend
 
 from kplane.api import errors as api
 from kplane.api.resources import object_to_dict, resolve
@@ -82,33 +83,9 @@ async def ns(kc: Client) -> AsyncIterator[str]:
         await kc.delete(NS, name)
 
 
-class Backend:
-    def __init__(self, name: str, ip: str) -> None:
-        self.name, self.ip = name, ip
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.hits = 0
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.hits += 1
-        writer.write(self.name.encode())
-        await writer.drain()
-        writer.close()
-
-    async def start(self) -> Backend:
-        self.server = await asyncio.start_server(self._handle, self.ip, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-
 @pytest.fixture
 async def backends() -> AsyncIterator[list[Backend]]:
-    started = [await Backend(f"pod-{i}", f"127.248.{W}.{i}").start() for i in range(1, 4)]
+    started = [await Backend(f"pod-{i}", f"127.248.{W}.{i}", newline=False).start() for i in range(1, 4)]
     yield started
     for b in started:
         await b.stop()

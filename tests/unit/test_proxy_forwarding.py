@@ -8,58 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+import tcp_backend
+from procs import worker_index
 
 from proxy.forwarder import Balancer, Forwarder
 from proxy.table import Endpoint, Route, Table
 
-
-def _worker() -> int:
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
-
-
-W = 20 + _worker() % 20
+W = 20 + worker_index() % 20
 VIP = f"127.98.{W}.10"
 PORT = 18080
 
 
-class Backend:
-    """An endpoint answering its name; with ``echo`` it first reads to EOF and echoes the bytes back."""
-
-    def __init__(self, name: str, ip: str, *, echo: bool = False) -> None:
-        self.name, self.ip, self.echo = name, ip, echo
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.hits = 0
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.hits += 1
-        if self.echo:
-            data = await reader.read()  # until the client's half-close
-            writer.write(b"echo:" + data)
-        else:
-            writer.write(self.name.encode() + b"\n")
-        await writer.drain()
-        writer.close()
-
-    async def start(self) -> Backend:
-        self.server = await asyncio.start_server(self._handle, self.ip, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
+class Backend(tcp_backend.Backend):
+    """An endpoint answering its name and a newline (tests/tcp_backend.py), as a route's Endpoint."""
 
     @property
     def endpoint(self) -> Endpoint:
         return Endpoint(self.ip, self.port, "n1")
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
 
 @pytest.fixture
