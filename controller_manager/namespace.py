@@ -172,7 +172,7 @@ class NamespaceController:
                 if meta.HasField("deletionTimestamp"):
                     contents.estimate = max(contents.estimate, meta.deletionTimestamp.seconds - now)
 
-        await asyncio.gather(*(one_type(rt) for rt in self.resources))
+        await asyncio.gather(*(one_type(rt) for rt in await self.served(self.resources)))
         return contents
 
     async def update_conditions(self, ns: core_pb2.Namespace, contents: Contents) -> core_pb2.Namespace:
@@ -200,6 +200,16 @@ class NamespaceController:
             return ns  # changed meanwhile: the next pass writes them
         assert isinstance(out, core_pb2.Namespace)
         return out
+
+    async def served(self, resources: list[ResourceType]) -> list[ResourceType]:
+        """``resources`` minus the types the apiserver does not serve (discovery, as Kubernetes'
+        namespace controller does): an older apiserver than this controller-manager has no
+        content of a newer type, and must not block namespace deletion forever."""
+        try:
+            found = {(r.group, r.name) for r in await self.client.discover()}
+        except api.APIError:
+            return resources  # discovery failed: try everything; the errors say what is wrong
+        return [rt for rt in resources if (rt.group, rt.plural) in found]
 
     async def finalize(self, name: str) -> None:
         """Remove ``kubernetes`` from ``spec.finalizers`` (``namespaces/finalize``), retrying on conflict."""

@@ -249,8 +249,15 @@ class Cluster:
         return self._record("kill", name, t, rev, what, [int(answer["pid"])])
 
     async def restart(self, component: str) -> FaultRecord:
+        """Restart ``component``; given a role whose replica is down (e.g. the leader a `kill
+        --leader` took, `controller-manager-2`), start that replica instead."""
         name = await self.component_name(component)
         comps = {str(c["name"]): c for c in await self.components()}
+        role = (comps[name].get("extra") or {}).get("role")
+        down = [n for n, c in comps.items() if role and (c.get("extra") or {}).get("role") == role
+                and c.get("pid") is None]
+        if comps[name].get("pid") is not None and down and name == COMPONENT_ALIASES.get(component, component):
+            name = down[0]
         rev = await self.revision()
         t = time.time()
         running = comps[name].get("pid") is not None

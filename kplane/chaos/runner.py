@@ -155,6 +155,7 @@ class Runner:
                     f"the {self.cluster.profile} profile, so its bounds may not hold")
             self.result.notes.append(note)
             self.say(f"warning: {note}")
+        await self._check_control_plane()
         async with Client([self.cluster.apiserver], identity="kplane-chaos", timeout=15.0) as client:
             self._client = client
             await self._wait_nodes(client)
@@ -188,6 +189,19 @@ class Runner:
             if time.monotonic() > deadline:
                 raise ChaosError(f"timed out after {timeout:.0f}s waiting for {what}")
             await asyncio.sleep(0.2)
+
+    async def _check_control_plane(self) -> None:
+        """Refuse to start when the scenario needs standbys the cluster does not run."""
+        want = self.scenario.requires_control_plane_replicas
+        if want <= 1:
+            return
+        comps = await self.cluster.components()
+        for role in ("scheduler", "controller-manager"):
+            have = sum(1 for c in comps if (c.get("extra") or {}).get("role") == role and c.get("pid") is not None)
+            if have < want:
+                raise ChaosError(f"the scenario needs {want} {role} processes (a leader and standbys); the cluster "
+                                 f"runs {have}: start it with `kplane up --control-plane-replicas {want}` (or bring a killed one "
+                                 f"back with `kplane chaos restart {role}`)")
 
     async def _wait_nodes(self, client: Any) -> None:
         from kplane.api.resources import resolve

@@ -6,6 +6,7 @@ A scenario is YAML::
     description: Kill a node under a Deployment; its replicas come back elsewhere.
     namespace: chaos-node-loss            # default chaos-<name>; created if missing, deleted after
     requires: {nodes: 3, profile: fast}   # fewer Ready nodes: the run stops before any fault
+                                          # (also control-plane-replicas: N — standbys to take over)
     bounds: {converge: 60s, restore: 60s, settle: 10s}
     invariants: [replicas-restored, ...]  # default: all (INVARIANTS)
     steps:
@@ -125,6 +126,9 @@ class Scenario:
     invariants: tuple[str, ...] = INVARIANTS
     requires_nodes: int = 1
     requires_profile: str = ""
+    # schedulers and controller-managers each (`kplane up --control-plane-replicas N`): a leader
+    # kill needs a standby to take over
+    requires_control_plane_replicas: int = 1
     source: Path | None = None
 
 
@@ -251,12 +255,14 @@ def validate_scenario(doc: Any, *, source: str = "scenario", base: Path | None =
     if not isinstance(namespace, str) or not _NAME.match(namespace):
         c.err("namespace", f"{namespace!r} is not a namespace name")
         namespace = "chaos"
-    requires_nodes, requires_profile = 1, ""
+    requires_nodes, requires_profile, requires_replicas = 1, "", 1
     if "requires" in top:
-        req = c.mapping(top["requires"], "requires", ("nodes", "profile"))
+        req = c.mapping(top["requires"], "requires", ("nodes", "profile", "control-plane-replicas"))
         if req is not None:
             if "nodes" in req:
                 requires_nodes = c.integer(req["nodes"], "requires.nodes", 1) or 1
+            if "control-plane-replicas" in req:
+                requires_replicas = c.integer(req["control-plane-replicas"], "requires.control-plane-replicas", 1) or 1
             if "profile" in req:
                 requires_profile = c.string(req["profile"], "requires.profile") or ""
                 if requires_profile and requires_profile not in ("default", "fast"):
@@ -290,6 +296,7 @@ def validate_scenario(doc: Any, *, source: str = "scenario", base: Path | None =
         raise ScenarioError(source, c.errors)
     return Scenario(name=name, description=description, namespace=namespace, steps=steps, bounds=bounds,
                     invariants=invariants, requires_nodes=requires_nodes, requires_profile=requires_profile,
+                    requires_control_plane_replicas=requires_replicas,
                     source=Path(source) if base is not None else None)
 
 

@@ -120,3 +120,17 @@ async def test_namespace_waits_for_terminating_pods_and_finalizers(client: Clien
     await client.delete(PODS, "bound", namespace=ns, grace_period=0)
     await client.patch(CM, "held", {"metadata": {"finalizers": None}}, namespace=ns)
     await eventually(lambda: ns_gone(client, ns), what="namespace removed after its content")
+
+
+async def test_a_type_the_apiserver_does_not_serve_does_not_block_deletion(
+        client: Client, controller: NamespaceController) -> None:
+    """Version skew: a controller-manager that knows a type its apiserver does not serve (found by
+    discovery, as Kubernetes' namespace controller does) still empties and finalizes namespaces."""
+    from kplane.api.resources import ResourceType
+
+    unserved = ResourceType("widgets.example.com", "v1", "Widget", "widgets", True, "example.Widget")
+    controller.resources = [*controller.resources, unserved]
+    ns = await new_namespace(client)
+    await client.create(CM, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}}, namespace=ns)
+    await client.delete(NS, ns)
+    await eventually(lambda: ns_gone(client, ns), what=f"namespace {ns} to be removed")

@@ -42,6 +42,18 @@ def test_defaults_and_variables() -> None:
     assert sc.steps[0].title() == "kill-node the node of deployments/web as $v"
 
 
+def test_requires_control_plane_replicas() -> None:
+    """A leader-kill scenario can demand standbys; the shipped one does; a bad count names its path."""
+    sc = parse_scenario("name: t\nrequires: {control-plane-replicas: 2}\nsteps:\n- sleep: 1s\n")
+    assert sc.requires_control_plane_replicas == 2
+    assert parse_scenario("name: t\nsteps:\n- sleep: 1s\n").requires_control_plane_replicas == 1
+    leader = next(p for p in SHIPPED if p.stem == "leader-kill-rollout")
+    assert load_scenario(leader).requires_control_plane_replicas == 2
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario("name: t\nrequires: {control-plane-replicas: zero}\nsteps:\n- sleep: 1s\n")
+    assert "requires.control-plane-replicas" in str(e.value)
+
+
 def test_every_error_has_its_path() -> None:
     """Unknown steps and fields get suggestions; bad durations, targets, components and undefined
     variables name the exact field — all in one report."""
