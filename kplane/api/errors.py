@@ -142,6 +142,14 @@ class Timeout(APIError):
     grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class TooManyRequests(APIError):
+    """429: try again later (the eviction API while a PodDisruptionBudget forbids the eviction)."""
+
+    reason = "TooManyRequests"
+    http_code = 429
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class InternalError(APIError):
     pass
 
@@ -149,7 +157,7 @@ class InternalError(APIError):
 _BY_REASON: dict[str, type[APIError]] = {
     cls.reason: cls
     for cls in (BadRequest, Invalid, NotFound, AlreadyExists, Conflict, Expired, Forbidden, MethodNotAllowed,
-                Unavailable, Timeout, InternalError)
+                Unavailable, Timeout, TooManyRequests, InternalError)
 }
 _BY_CODE: dict[grpc.StatusCode, type[APIError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -161,6 +169,7 @@ _BY_CODE: dict[grpc.StatusCode, type[APIError]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: Timeout,
     grpc.StatusCode.UNIMPLEMENTED: MethodNotAllowed,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: TooManyRequests,
 }
 
 

@@ -105,6 +105,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     _apps("ControllerRevision", "controllerrevisions", (), (), (), has_spec=False),
     ResourceType("batch", "v1", "Job", "jobs", True, "k8s.io.api.batch.v1.Job", (), ("status",), ("all",)),
     ResourceType("batch", "v1", "CronJob", "cronjobs", True, "k8s.io.api.batch.v1.CronJob", ("cj",), ("status",), ("all",)),
+    ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
+                 "k8s.io.api.policy.v1.PodDisruptionBudget", ("pdb",), ("status",)),
 )
 
 _BY_KIND: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}

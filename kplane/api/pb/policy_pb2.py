@@ -22,16 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from kplane.api.pb import intstr_pb2 as kplane_dot_api_dot_pb_dot_intstr__pb2
 from kplane.api.pb import meta_pb2 as kplane_dot_api_dot_pb_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akplane/api/pb/policy.proto\x12\x14k8s.io.api.policy.v1\x1a\x18kplane/api/pb/meta.proto\"\x9a\x01\n\x08\x45viction\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32\x30.k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta\x12J\n\rdeleteOptions\x18\x02 \x01(\x0b\x32\x33.k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akplane/api/pb/policy.proto\x12\x14k8s.io.api.policy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akplane/api/pb/intstr.proto\x1a\x18kplane/api/pb/meta.proto\"\x9a\x01\n\x08\x45viction\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32\x30.k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta\x12J\n\rdeleteOptions\x18\x02 \x01(\x0b\x32\x33.k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions\"\xd7\x01\n\x13PodDisruptionBudget\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32\x30.k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta\x12;\n\x04spec\x18\x02 \x01(\x0b\x32-.k8s.io.api.policy.v1.PodDisruptionBudgetSpec\x12?\n\x06status\x18\x03 \x01(\x0b\x32/.k8s.io.api.policy.v1.PodDisruptionBudgetStatus\"\x95\x01\n\x17PodDisruptionBudgetList\x12@\n\x08metadata\x18\x01 \x01(\x0b\x32..k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta\x12\x38\n\x05items\x18\x02 \x03(\x0b\x32).k8s.io.api.policy.v1.PodDisruptionBudget\"\xba\x02\n\x17PodDisruptionBudgetSpec\x12\x46\n\x0cminAvailable\x18\x01 \x01(\x0b\x32\x30.k8s.io.apimachinery.pkg.util.intstr.IntOrString\x12\x45\n\x08selector\x18\x02 \x01(\x0b\x32\x33.k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector\x12H\n\x0emaxUnavailable\x18\x03 \x01(\x0b\x32\x30.k8s.io.apimachinery.pkg.util.intstr.IntOrString\x12\'\n\x1aunhealthyPodEvictionPolicy\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\x1d\n\x1b_unhealthyPodEvictionPolicy\"\xf9\x03\n\x19PodDisruptionBudgetStatus\x12\x1f\n\x12observedGeneration\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12Y\n\rdisruptedPods\x18\x02 \x03(\x0b\x32\x42.k8s.io.api.policy.v1.PodDisruptionBudgetStatus.DisruptedPodsEntry\x12\x1f\n\x12\x64isruptionsAllowed\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x0e\x63urrentHealthy\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x1b\n\x0e\x64\x65siredHealthy\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x19\n\x0c\x65xpectedPods\x18\x06 \x01(\x05H\x04\x88\x01\x01\x12\x33\n\nconditions\x18\x07 \x03(\x0b\x32\x1f.k8s.io.api.policy.v1.Condition\x1aP\n\x12\x44isruptedPodsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x02\x38\x01\x42\x15\n\x13_observedGenerationB\x15\n\x13_disruptionsAllowedB\x11\n\x0f_currentHealthyB\x11\n\x0f_desiredHealthyB\x0f\n\r_expectedPods\"\xf9\x01\n\tCondition\x12\x11\n\x04type\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06status\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12observedGeneration\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\x36\n\x12lastTransitionTime\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x06reason\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x14\n\x07message\x18\x06 \x01(\tH\x04\x88\x01\x01\x42\x07\n\x05_typeB\t\n\x07_statusB\x15\n\x13_observedGenerationB\t\n\x07_reasonB\n\n\x08_messageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kplane.api.pb.policy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVICTION']._serialized_start=79
-  _globals['_EVICTION']._serialized_end=233
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._loaded_options = None
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_options = b'8\001'
+  _globals['_EVICTION']._serialized_start=140
+  _globals['_EVICTION']._serialized_end=294
+  _globals['_PODDISRUPTIONBUDGET']._serialized_start=297
+  _globals['_PODDISRUPTIONBUDGET']._serialized_end=512
+  _globals['_PODDISRUPTIONBUDGETLIST']._serialized_start=515
+  _globals['_PODDISRUPTIONBUDGETLIST']._serialized_end=664
+  _globals['_PODDISRUPTIONBUDGETSPEC']._serialized_start=667
+  _globals['_PODDISRUPTIONBUDGETSPEC']._serialized_end=981
+  _globals['_PODDISRUPTIONBUDGETSTATUS']._serialized_start=984
+  _globals['_PODDISRUPTIONBUDGETSTATUS']._serialized_end=1489
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_start=1308
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_end=1388
+  _globals['_CONDITION']._serialized_start=1492
+  _globals['_CONDITION']._serialized_end=1741
 # @@protoc_insertion_point(module_scope)

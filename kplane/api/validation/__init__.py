@@ -22,7 +22,7 @@ from typing import Any
 
 from kplane.api import field as fe
 from kplane.api.field import FieldError
-from kplane.api.validation import apps, batch, coordination, core
+from kplane.api.validation import apps, batch, coordination, core, policy
 from kplane.api.validation.meta import (
     CLUSTER_SCOPED_KINDS,
     validate_generic,
@@ -53,6 +53,7 @@ _CREATE: dict[str, Validator] = {
     "Job": batch.validate_job,
     "CronJob": batch.validate_cron_job,
     "Lease": coordination.validate_lease,
+    "PodDisruptionBudget": policy.validate_pod_disruption_budget,
 }
 
 _UPDATE: dict[str, UpdateValidator] = {
@@ -74,6 +75,7 @@ _UPDATE: dict[str, UpdateValidator] = {
     "Job": batch.validate_job_update,
     "CronJob": batch.validate_cron_job_update,
     "Lease": coordination.validate_lease_update,
+    "PodDisruptionBudget": policy.validate_pod_disruption_budget_update,
     "Binding": lambda new, _old: core.validate_binding(new),
     "Scale": lambda new, _old: apps.validate_scale(new),
 }
@@ -90,6 +92,7 @@ _STATUS: dict[str, UpdateValidator] = {
     "StatefulSet": apps.validate_stateful_set_status_update,
     "Job": batch.validate_job_status_update,
     "CronJob": batch.validate_cron_job_status_update,
+    "PodDisruptionBudget": policy.validate_pod_disruption_budget_status_update,
 }
 
 
