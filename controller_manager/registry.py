@@ -23,6 +23,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "controller_manager.namespace:new",
     "nodelifecycle": "controller_manager.nodelifecycle:new",
     "endpoints": "controller_manager.endpoints:new",
+    "disruption": "controller_manager.disruption:new",
 }
 
 
