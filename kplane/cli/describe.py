@@ -1530,6 +1530,23 @@ def _describe_endpoints(w: _Writer, endpoints: Obj, ctx: _Context) -> None:
         w.write(0, "\n")
 
 
+def _describe_pod_disruption_budget(w: _Writer, pdb: Obj, ctx: _Context) -> None:
+    """kubectl's describePodDisruptionBudgetV1."""
+    _meta_header(w, pdb)
+    spec = pdb.get("spec") or {}
+    if spec.get("minAvailable") is not None:
+        w.write(0, f"Min available:\t{spec['minAvailable']}\n")
+    elif spec.get("maxUnavailable") is not None:
+        w.write(0, f"Max unavailable:\t{spec['maxUnavailable']}\n")
+    selector = spec.get("selector")
+    w.write(0, f"Selector:\t{format_label_selector(selector) if selector is not None else '<unset>'}\n")
+    w.write(0, "Status:\n")
+    w.write(2, f"Allowed disruptions:\t{_int(pdb, 'status', 'disruptionsAllowed')}\n")
+    w.write(2, f"Current:\t{_int(pdb, 'status', 'currentHealthy')}\n")
+    w.write(2, f"Desired:\t{_int(pdb, 'status', 'desiredHealthy')}\n")
+    w.write(2, f"Total:\t{_int(pdb, 'status', 'expectedPods')}\n")
+
+
 def _describe_config_map(w: _Writer, cm: Obj, ctx: _Context) -> None:
     _meta_header(w, cm)
     _labels_and_annotations(w, cm)
@@ -1681,6 +1698,7 @@ _DESCRIBERS: dict[tuple[str, str], tuple[_Describer, bool]] = {
     ("apps", "StatefulSet"): (_describe_stateful_set, True),
     ("batch", "Job"): (_describe_job, True),
     ("batch", "CronJob"): (_describe_cron_job, True),
+    ("policy", "PodDisruptionBudget"): (_describe_pod_disruption_budget, True),
 }
 
 

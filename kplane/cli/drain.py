@@ -203,7 +203,7 @@ async def _evict_and_wait(client: Client, pod: core_pb2.Pod, *, grace: int | Non
         except api.NotFound:
             return None
         except api.APIError as exc:
-            if exc.grpc_code.name == "RESOURCE_EXHAUSTED":  # 429: a disruption budget; try again
+            if isinstance(exc, api.TooManyRequests):  # 429: a PodDisruptionBudget forbids it for now
                 click.echo(f'error when evicting pods/"{name}" -n "{ns}" (will retry after 5s): {exc.message}',
                            err=True)
                 await asyncio.sleep(5)

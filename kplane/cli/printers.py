@@ -552,6 +552,14 @@ def _lease_row(lease: Obj, now: datetime) -> list[str]:
     return [name, _str(lease, "spec", "holderIdentity"), age]
 
 
+def _pdb_row(pdb: Obj, now: datetime) -> list[str]:
+    """kubectl's printPodDisruptionBudget: N/A for the bound that is not set."""
+    name, age = _name_age(pdb, now)
+    spec = pdb.get("spec") or {}
+    bounds = [str(spec[k]) if spec.get(k) is not None else "N/A" for k in ("minAvailable", "maxUnavailable")]
+    return [name, *bounds, str(_int(pdb, "status", "disruptionsAllowed")), age]
+
+
 def _desired_replicas(obj: Obj) -> int:
     # spec.replicas is defaulted to 1 by the apiserver; an absent value means "1", not "0".
     return _int(obj, "spec", "replicas", default=1)
@@ -809,6 +817,10 @@ _PRINTERS: dict[str, _KindPrinter] = {
         _event_row,
     ),
     "Lease": _KindPrinter((_NAME, _Column("Holder"), _AGE), _lease_row),
+    "PodDisruptionBudget": _KindPrinter(
+        (_NAME, _Column("Min Available"), _Column("Max Unavailable"), _Column("Allowed Disruptions"), _AGE),
+        _pdb_row,
+    ),
     "ReplicaSet": _KindPrinter(_REPLICA_COLUMNS, _replicaset_row),
     "ReplicationController": _KindPrinter(_REPLICA_COLUMNS, _replication_controller_row),
     "Deployment": _KindPrinter(

@@ -1,4 +1,5 @@
-"""kpctl create job / create cronjob: kubectl's generators for batch workloads.
+"""kpctl create job / create cronjob / create poddisruptionbudget: kubectl's generators for batch
+workloads and disruption budgets.
 
 The objects are the ones ``kubectl create job|cronjob`` builds (its create_job.go and
 create_cronjob.go): one container named after the object, the words after ``--`` as its
@@ -15,11 +16,13 @@ group.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import click
 
 from kplane.api import errors as api
+from kplane.api.labels import parse_selector
 from kplane.api.resources import ResourceType, UnknownResource, resolve
 from kplane.cli.kpctl import (
     CLIError,
@@ -37,6 +40,7 @@ from kplane.cli.kpctl import (
 
 JOBS: ResourceType = resolve("jobs")
 CRONJOBS: ResourceType = resolve("cronjobs")
+PDBS: ResourceType = resolve("poddisruptionbudgets")
 INSTANTIATE_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
@@ -229,3 +233,97 @@ async def create_cronjob(ctx: Ctx, args: tuple[str, ...], image: str | None, sch
 
 
 create.add_command(create_cronjob, "cj")
+
+
+_PDB_BOUND_RE = re.compile(r"^[0-9]+%?$")
+_SELECTOR_OPERATORS = {"in": "In", "notin": "NotIn", "exists": "Exists", "!": "DoesNotExist"}
+
+
+def parse_to_label_selector(text: str) -> Obj:
+    """``metav1.ParseToLabelSelector``: ``a=b`` terms become matchLabels, set-based terms
+    matchExpressions; ``!=``, ``gt`` and ``lt`` cannot be expressed (kubectl's errors)."""
+    try:
+        selector = parse_selector(text)
+    except ValueError as exc:
+        raise CLIError(f"couldn't parse the selector string \"{text}\": {exc}") from None
+    match_labels: dict[str, str] = {}
+    expressions: list[Obj] = []
+    for req in selector.requirements:
+        if req.operator in ("=", "=="):
+            match_labels[req.key] = req.values[0]
+            continue
+        op = _SELECTOR_OPERATORS.get(req.operator)
+        if req.operator in ("gt", "lt"):
+            raise CLIError(f'"{req.operator}" isn\'t supported in label selectors')
+        if op is None:
+            raise CLIError(f'"{req.operator}" is not a valid label selector operator')
+        expr: Obj = {"key": req.key, "operator": op}
+        if req.values:
+            expr["values"] = sorted(req.values)
+        expressions.append(expr)
+    out: Obj = {}
+    if expressions:
+        out["matchExpressions"] = expressions
+    if match_labels:
+        out["matchLabels"] = match_labels
+    return out
+
+
+def _int_or_string(text: str) -> int | str:
+    """``intstr.Parse``: a number when it is one."""
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else text
+
+
+def build_pdb(name: str, selector: str, min_available: str, max_unavailable: str, namespace: str | None) -> Obj:
+    """``createPodDisruptionBudgets``: the budget kubectl builds (its zero status included)."""
+    meta: dict[str, Any] = {"name": name, "creationTimestamp": None}
+    if namespace:
+        meta["namespace"] = namespace
+    spec: Obj = {}
+    if min_available:
+        spec["minAvailable"] = _int_or_string(min_available)
+    elif max_unavailable:
+        spec["maxUnavailable"] = _int_or_string(max_unavailable)
+    spec["selector"] = parse_to_label_selector(selector)
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta, "spec": spec,
+            "status": {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0}}
+
+
+@create.command("poddisruptionbudget")
+@click.argument("args", nargs=-1, metavar="NAME --selector=SELECTOR --min-available=N")
+@_ns_option
+@click.option("--selector", default="", help="A label selector to use for this budget. Only equality-based "
+                                             "selector requirements are supported.")
+@click.option("--min-available", default="", help="The minimum number or percentage of available pods this "
+                                                  "budget requires.")
+@click.option("--max-unavailable", default="", help="The maximum number or percentage of unavailable pods this "
+                                                    "budget requires.")
+@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none")
+@click.option("-o", "--output", default="", help="yaml|json|name|jsonpath=TEMPLATE")
+@pass_ctx
+@run
+async def create_pdb(ctx: Ctx, args: tuple[str, ...], selector: str, min_available: str, max_unavailable: str,
+                     dry_run: str, output: str) -> None:
+    """Create a pod disruption budget with the specified name, selector, and desired minimum available pods.
+
+    \b
+    kpctl create pdb my-pdb --selector=app=rails --min-available=1
+    kpctl create pdb my-pdb --selector=app=nginx --min-available=50%
+    """
+    check_output(output)
+    name = name_from_args("poddisruptionbudget", args)
+    if not selector:
+        raise CLIError("a selector must be specified")
+    if not min_available and not max_unavailable:
+        raise CLIError("one of min-available or max-unavailable must be specified")
+    if min_available and max_unavailable:
+        raise CLIError("min-available and max-unavailable cannot be both specified")
+    if min_available and not _PDB_BOUND_RE.match(min_available):
+        raise CLIError("invalid format specified for min-available")
+    if max_unavailable and not _PDB_BOUND_RE.match(max_unavailable):
+        raise CLIError("invalid format specified for max-unavailable")
+    pdb = build_pdb(name, selector, min_available, max_unavailable, ctx.namespace or None)
+    await _create_and_report(ctx, PDBS, pdb, dry_run, output)
+
+
+create.add_command(create_pdb, "pdb")
