@@ -214,5 +214,5 @@ def _insufficient(conditions: list[dict[str, Any]], status: dict[str, Any], now:
     if cond.get("status") != "False" or not cond.get("lastTransitionTime"):
         cond["lastTransitionTime"] = now
     cond.update(status="False", reason="InsufficientPods", observedGeneration=int(status.get("observedGeneration") or 0))
-    cond.pop("message", None)
+    cond["message"] = ""
     return out

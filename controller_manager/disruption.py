@@ -187,10 +187,7 @@ def set_condition(status: policy_pb2.PodDisruptionBudgetStatus, cond_status: str
         cond = status.conditions.add(type=DISRUPTION_ALLOWED)
         cond.lastTransitionTime.CopyFrom(now)
     cond.status, cond.reason, cond.observedGeneration = cond_status, reason, status.observedGeneration
-    if message:
-        cond.message = message
-    else:
-        cond.ClearField("message")
+    cond.message = message  # always present, as metav1.Condition renders `message: ""`
 
 
 def update_disruption_allowed_condition(status: policy_pb2.PodDisruptionBudgetStatus, now: Timestamp) -> None:
