@@ -15,15 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import worker_index
 
 from kplane.devcluster import wait_until
 
-pytestmark = pytest.mark.e2e
+# one cluster for the whole module: keep its tests on one xdist worker (`make test` runs with
+# --dist loadgroup); the ports and ranges still differ per worker, in case a run splits them
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chaos-cluster")]
 
 ROOT = Path(__file__).resolve().parents[2]
 KPLANE = [sys.executable, "-m", "kplane.cli.kplane"]
 KPCTL = [sys.executable, "-m", "kplane.cli.kpctl"]
-PORT, ETCD_PORT, ETCD_PEER_PORT = 24100, 24101, 24102  # this file's ports (24000-24999 are chaos's)
+W = worker_index() % 2
+# this file's ports (24000-24999 are chaos's), pod and service ranges of its own
+PORT, ETCD_PORT, ETCD_PEER_PORT = 24100 + 10 * W, 24101 + 10 * W, 24102 + 10 * W
+CLUSTER_CIDR, SERVICE_CIDR = f"127.{254 + W}.0.0/16", f"127.{92 + W}.0.0/16"
 
 
 @dataclass
@@ -54,7 +60,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     proc = subprocess.Popen(
         [*KPLANE, "up", "--data-dir", str(data), "--port", str(PORT), "--etcd-port", str(ETCD_PORT),
          "--etcd-peer-port", str(ETCD_PEER_PORT), "--nodes", "3", "--profile", "fast",
-         "--control-plane-replicas", "2", "--fake-nodes", "20", "--cluster-cidr", "127.254.0.0/16",
+         "--control-plane-replicas", "2", "--fake-nodes", "20", "--cluster-cidr", CLUSTER_CIDR,
+         "--service-cluster-ip-range", SERVICE_CIDR,
          "--log-format", "json"],
         stdout=open(tmp / "up.log", "w"), stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     c = Cluster(data, env, proc)
