@@ -72,22 +72,55 @@ class StatusManager:
         self._pending: dict[str, tuple[core_pb2.Pod, core_pb2.PodStatus, bool]] = {}
         self._in_flight: set[str] = set()
         self._sent: dict[str, core_pb2.PodStatus] = {}
+        self._sent_rv: dict[str, int] = {}  # the pod's resourceVersion our last write produced
         self._wake = asyncio.Event()
         self.log = log
 
+    def _stale(self, key: str, current: core_pb2.Pod) -> bool:
+        """Our informer's copy of the pod predates our own last status write."""
+        return int(current.metadata.resourceVersion or 0) < self._sent_rv.get(key, 0)
+
+    def _settled(self, key: str, current: core_pb2.Pod | None, status: core_pb2.PodStatus) -> core_pb2.PodStatus:
+        """``status`` with each kubelet condition that did not change its status keeping the
+        lastTransitionTime the server holds — or, while ``current`` (the informer's copy) is
+        older than our own last write, the one we last sent. A pod worker that computed its
+        conditions from a copy of the pod older than our last write stamps a new time on a
+        condition that never transitioned; written as is, that costs one more pod write that
+        says nothing (Kubernetes' status manager keeps the transition times of its own cached
+        status for the same reason)."""
+        if current is None:
+            return status
+        sent = self._sent.get(key)
+        base = {c.type: c for c in (sent.conditions if sent is not None and self._stale(key, current)
+                                    else current.status.conditions)}
+        out: core_pb2.PodStatus | None = None
+        for i, cond in enumerate(status.conditions):
+            prev = base.get(cond.type)
+            if (cond.type in podstatus.KUBELET_CONDITIONS and prev is not None and prev.status == cond.status
+                    and prev.HasField("lastTransitionTime") and prev.lastTransitionTime != cond.lastTransitionTime):
+                if out is None:
+                    out = core_pb2.PodStatus()
+                    out.CopyFrom(status)
+                out.conditions[i].lastTransitionTime.CopyFrom(prev.lastTransitionTime)
+        return status if out is None else out
+
     def publish(self, pod: core_pb2.Pod, status: core_pb2.PodStatus, *, any_uid: bool = False) -> None:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        if self._sent.get(key) == status and key not in self._pending:
-            current = self.lookup(key)
-            if current is None or podstatus.kubelet_conditions(current.status) == podstatus.kubelet_conditions(status):
-                return
-            # the server's copy of our conditions differs from what we sent (the node lifecycle
-            # controller set Ready=False while this node was unreachable): write ours again
+        current = self.lookup(key)
+        status = self._settled(key, current, status)
+        # Sent already, unless the server's copy of our conditions differs from what we sent (the
+        # node lifecycle controller set Ready=False while this node was unreachable): then write
+        # ours again. A copy older than our last write says nothing yet.
+        if self._sent.get(key) == status and key not in self._pending and (
+                current is None or self._stale(key, current)
+                or podstatus.kubelet_conditions(current.status) == podstatus.kubelet_conditions(status)):
+            return
         self._pending[key] = (pod, status, any_uid)
         self._wake.set()
 
     def forget(self, key: str) -> None:
         self._sent.pop(key, None)
+        self._sent_rv.pop(key, None)
         self._pending.pop(key, None)
 
     async def run(self) -> None:
@@ -120,16 +153,18 @@ class StatusManager:
         for _ in range(10):
             if current is None or (not any_uid and current.metadata.uid != pod.metadata.uid):
                 return  # the pod is gone (or replaced by a namesake): nothing to report to
-            merged = podstatus.with_server_conditions(current.status, status)
+            settled = self._settled(key, current, status)
+            merged = podstatus.with_server_conditions(current.status, settled)
             if current.status == merged:
-                self._sent[key] = status
+                self._sent[key] = settled
                 return
             new = core_pb2.Pod()
             new.CopyFrom(current)
             new.status.CopyFrom(merged)
             try:
-                await self.client.update_status(PODS, new)
-                self._sent[key] = status
+                written = await self.client.update_status(PODS, new)
+                self._sent[key] = settled
+                self._sent_rv[key] = int(written.metadata.resourceVersion or 0)  # type: ignore[attr-defined]
                 return
             except api.Conflict:
                 try:
