@@ -31,7 +31,7 @@ up: $(STAMP) etcd
 	$(BIN)/kplane up $(ARGS)
 
 test: $(STAMP) etcd lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope -q $(ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)

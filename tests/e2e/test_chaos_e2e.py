@@ -20,7 +20,8 @@ from procs import worker_index
 from kplane.devcluster import wait_until
 
 # one cluster for the whole module: keep its tests on one xdist worker (`make test` runs with
-# --dist loadgroup); the ports and ranges still differ per worker, in case a run splits them
+# --dist loadscope; the group serves --dist loadgroup); the ports and ranges still differ per
+# worker, in case a run splits them
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chaos-cluster")]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -273,15 +273,15 @@ async def test_deployment_walkthrough(env: Env) -> None:
 async def test_rollout_status_times_out(env: Env) -> None:
     """A rollout that cannot finish (an image that does not exist): --timeout ends the wait with
     kubectl's error and exit code 1, having printed where it got stuck."""
-    async def exists() -> bool:
-        return (await env.akpctl("get", "deployment", "web")).returncode == 0
-
-    await eventually(exists, "the walkthrough's deployment")
-    updated = await env.akpctl("set", "image", "deployment/web", "myapp=nosuch:v9")
+    # its own Deployment: tests of this module may run on different xdist workers, in any order
+    await env.akpctl("create", "namespace", env.ns)  # the walkthrough's, unless it ran first here
+    created = await env.akpctl("create", "deployment", "stuck", "--image=myapp:v1", "--replicas=1")
+    assert created.returncode == 0, created.stderr
+    updated = await env.akpctl("set", "image", "deployment/stuck", "myapp=nosuch:v9")
     assert updated.returncode == 0, updated.stderr
-    status = await env.akpctl("rollout", "status", "deployment/web", "--timeout=3s", timeout=60)
+    status = await env.akpctl("rollout", "status", "deployment/stuck", "--timeout=3s", timeout=60)
     assert status.returncode == 1
     assert status.stderr.strip() == "error: timed out waiting for the condition"
-    assert status.stdout.startswith('Waiting for deployment "web" rollout to finish: ')
-    once = await env.akpctl("rollout", "status", "deployment/web", "--watch=false")
+    assert status.stdout.startswith('Waiting for deployment "stuck" rollout to finish: ')
+    once = await env.akpctl("rollout", "status", "deployment/stuck", "--watch=false")
     assert once.returncode == 0 and len(once.stdout.splitlines()) == 1
