@@ -56,14 +56,7 @@ def decode_eviction(body: api_pb2.Body) -> dict[str, Any]:
             raise api.BadRequest(f"the body must be a policy/v1 Eviction, got {obj.type_url or 'nothing'}")
         return codec.to_dict(msg)
     if which == "json":
-        import json
-
-        try:
-            data = json.loads(body.json)
-        except json.JSONDecodeError as exc:
-            raise api.BadRequest(f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise api.BadRequest("the request body must be a JSON object")
+        data = codec.json_object(body.json)
         api_version, kind = data.get("apiVersion"), data.get("kind")
         if api_version not in (None, "", *POLICY_API_VERSIONS):
             raise api.BadRequest(f'the body must be a policy/v1 Eviction, got apiVersion "{api_version}"')

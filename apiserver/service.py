@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -143,13 +142,7 @@ class APIService(api_pb2_grpc.APIServicer):
         """The request object as a JSON dict, whichever encoding it came in."""
         which = body.WhichOneof("encoding")
         if which == "json":
-            try:
-                data = json.loads(body.json)
-            except json.JSONDecodeError as exc:
-                raise api.BadRequest(f"the request body is not valid JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise api.BadRequest("the request body must be a JSON object")
-            return data
+            return codec.json_object(body.json)
         if which == "object":
             obj: AnyPb = body.object
             if rt is not None and obj.type_url != rt.type_url:
@@ -351,10 +344,7 @@ class APIService(api_pb2_grpc.APIServicer):
                 raise api.BadRequest("the body must be an autoscaling/v1 Scale")
             data = codec.to_dict(scale_msg)
         elif which == "json":
-            try:
-                data = json.loads(request.body.json)
-            except json.JSONDecodeError as exc:
-                raise api.BadRequest(f"the request body is not valid JSON: {exc}") from None
+            data = codec.json_object(request.body.json)
         else:
             raise api.BadRequest("the request has no body")
         scale = await self.registry.update_scale(rt, self._namespace(rt, request.ref, required=True),

@@ -139,6 +139,19 @@ def _field_index(item: tuple[Any, Any]) -> int:
     return int(item[0].index)
 
 
+def json_object(text: str, what: str = "the request body") -> dict[str, Any]:
+    """``text`` parsed as a JSON object; anything else is a BadRequest naming ``what``."""
+    from kplane.api import errors as api
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise api.BadRequest(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise api.BadRequest(f"{what} must be a JSON object")
+    return data
+
+
 def to_dict(msg: Message) -> dict[str, Any]:
     """Render a message as Kubernetes JSON (a dict), omitting unset fields, in declaration order
     (which follows the Go struct order, as Kubernetes renders JSON)."""
