@@ -35,9 +35,9 @@ from google.protobuf.message import Message
 from controller_manager.context import ControllerContext
 from kplane.api import errors as api
 from kplane.api.codec import copy_message
-from kplane.api.pb import api_pb2, core_pb2
+from kplane.api.pb import core_pb2
 from kplane.api.resources import RESOURCES, ResourceType, resolve
-from kplane.client.client import Client, _body, ref
+from kplane.client.client import Client
 from kplane.client.controller import Controller, Result
 from kplane.logs import get_logger
 
@@ -225,15 +225,14 @@ class NamespaceController:
             kept = [f for f in ns.spec.finalizers if f != FINALIZER_KUBERNETES]
             del new.spec.finalizers[:]
             new.spec.finalizers.extend(kept)
-            request = api_pb2.UpdateRequest(ref=ref(NAMESPACES, "", name, "finalize"), body=_body(NAMESPACES, new))
             try:
-                resp = await self.client._call("Update", request)
+                await self.client.update(NAMESPACES, new, subresource="finalize")
             except api.Conflict:
                 continue
             except api.NotFound:
                 return
             self.log.info("namespace finalized", key=name, resourceVersion=ns.metadata.resourceVersion,
-                          deleted=bool(resp.deleted))
+                          deleted=not kept)  # no finalizer left: the apiserver removes it
             return
         raise api.Conflict(f"namespace {name}: finalize kept conflicting")
 

@@ -222,10 +222,11 @@ class Client:
         return items, rv
 
     async def update(self, rt: ResourceType, obj: Body, *, namespace: str = "", dry_run: bool = False,
-                     timeout: float | None = None) -> Message:
+                     subresource: str = "", timeout: float | None = None) -> Message:
+        """Replace ``obj`` (or, with ``subresource``, e.g. ``finalize`` of a namespace, that part of it)."""
         ns, name = _meta_of(obj)
-        resp = await self._call("Update", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name), body=_body(rt, obj),
-                                                                dry_run=dry_run), timeout)
+        resp = await self._call("Update", api_pb2.UpdateRequest(ref=ref(rt, namespace or ns, name, subresource),
+                                                                body=_body(rt, obj), dry_run=dry_run), timeout)
         return unpack(resp.object)[1]
 
     async def update_status(self, rt: ResourceType, obj: Body, *, namespace: str = "",
