@@ -27,7 +27,7 @@ import click
 from kplane.api import errors as api
 from kplane.api.pb import core_pb2
 from kplane.api.resources import resolve
-from kplane.cli.kpctl import CLIError, Ctx, cli, pass_ctx, run
+from kplane.cli.kpctl import DRY_RUN_SUFFIX, CLIError, Ctx, cli, pass_ctx, run
 from kplane.cli.nodes import _set_schedulable, usage_error
 from kplane.client.client import Client
 from kplane.durations import parse_duration
@@ -304,7 +304,7 @@ async def drain(ctx: Ctx, nodes: tuple[str, ...], ignore_daemonsets: bool, delet
     await _set_schedulable(ctx, tuple(names), "", dry_run, cordon=True)
     flags = DrainFlags(ignore_daemonsets=ignore_daemonsets, delete_emptydir_data=delete_emptydir_data, force=force)
     grace = grace_period if grace_period >= 0 else None
-    suffix = {"none": "", "client": " (dry run)", "server": " (server dry run)"}[dry_run]
+    suffix = DRY_RUN_SUFFIX[dry_run]
     for i, name in enumerate(names):
         try:
             await drain_node(client, name, flags=flags, pod_selector=pod_selector, grace=grace, timeout=timeout,

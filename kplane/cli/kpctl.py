@@ -232,6 +232,37 @@ def echo_obj(objs: list[Obj], output: str) -> None:
                        f"json,jsonpath,name,wide,yaml")
 
 
+# What kubectl appends to "<kind>/<name> created" for each --dry-run mode.
+DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
+
+
+async def create_and_report(ctx: Ctx, rt: ResourceType, obj: Obj, sent: Obj, dry_run: str, output: str, *,
+                            failure: str, verb: str = "created", passthrough: tuple[type[api.APIError], ...] = (
+                                api.Unavailable,), json_as_built: bool = False) -> None:
+    """A generator command's end (`kpctl create job|service|...`, `expose`): create ``sent`` (``obj``
+    without kubectl's printed placeholders) unless --dry-run=client, then print the object or
+    kubectl's `<kind>/<name> <verb>` line. An API error becomes `<failure>: <message>` (kubectl's
+    wording), except the ``passthrough`` kinds, printed as the server said them; with
+    ``json_as_built`` a client-side `-o json` keeps the generated key order (kubectl's Go field order)."""
+    name = obj["metadata"]["name"]
+    if dry_run != "client":
+        try:
+            created = await ctx.client().create(rt, sent, namespace=ctx.ns, dry_run=dry_run == "server")
+        except api.APIError as exc:
+            if isinstance(exc, passthrough) or not failure:
+                raise
+            raise CLIError(f"{failure}: {exc.message}") from None
+        obj = to_obj(rt, created)
+    if output == "json" and json_as_built and dry_run == "client":
+        from kplane.cli import printers
+
+        click.echo(printers.render_json(obj, sort_keys=False), nl=False)
+    elif output:
+        echo_obj([obj], output)
+    else:
+        click.echo(f"{kind_name(rt, name)} {verb}{DRY_RUN_SUFFIX[dry_run]}")
+
+
 OUTPUTS = ("", "wide", "yaml", "json", "name")
 
 

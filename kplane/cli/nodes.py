@@ -13,6 +13,7 @@ import click
 from kplane.api import errors as api
 from kplane.api.resources import ResourceType, resolve
 from kplane.cli.kpctl import (
+    DRY_RUN_SUFFIX,
     CLIError,
     Ctx,
     Obj,
@@ -28,8 +29,6 @@ from kplane.cli.kpctl import (
     to_obj,
 )
 from kplane.client.client import retry_on_conflict
-
-DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
 class NodeErrors(Exception):

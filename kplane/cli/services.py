@@ -32,15 +32,13 @@ from kplane.cli.kpctl import (
     check_output,
     cli,
     create,
-    echo_obj,
-    kind_name,
+    create_and_report,
     pass_ctx,
     run,
     to_obj,
 )
 
 SERVICES: ResourceType = resolve("services")
-DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 SERVICE_TYPES = {"clusterip": "ClusterIP", "nodeport": "NodePort", "loadbalancer": "LoadBalancer",
                  "externalname": "ExternalName"}
 # what `kubectl expose` accepts (its CanBeExposed)
@@ -113,31 +111,9 @@ def _for_server(obj: Obj) -> Obj:
     return out
 
 
-def _echo(obj: Obj, output: str, client_side: bool) -> None:
-    if output == "json" and client_side:
-        from kplane.cli import printers
-
-        # kubectl prints the object it generated in its Go field order
-        click.echo(printers.render_json(obj, sort_keys=False), nl=False)
-    else:
-        echo_obj([obj], output)
-
-
 async def _submit(ctx: Ctx, obj: Obj, dry_run: str, output: str, verb: str, failure: str) -> None:
-    name = obj["metadata"]["name"]
-    if dry_run != "client":
-        try:
-            created = await ctx.client().create(SERVICES, _for_server(obj), namespace=ctx.ns,
-                                                dry_run=dry_run == "server")
-        except api.APIError as exc:
-            if isinstance(exc, (api.Unavailable, api.NotFound, api.AlreadyExists)) or not failure:
-                raise
-            raise CLIError(f"{failure}: {exc.message}") from None
-        obj = to_obj(SERVICES, created)
-    if output:
-        _echo(obj, output, dry_run == "client")
-    else:
-        click.echo(f"{kind_name(SERVICES, name)} {verb}{DRY_RUN_SUFFIX[dry_run]}")
+    await create_and_report(ctx, SERVICES, obj, _for_server(obj), dry_run, output, failure=failure, verb=verb,
+                            passthrough=(api.Unavailable, api.NotFound, api.AlreadyExists), json_as_built=True)
 
 
 def _name_arg(kind: str, args: tuple[str, ...]) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 
-from kplane.api import errors as api
 from kplane.api.labels import parse_selector
 from kplane.api.resources import ResourceType, UnknownResource, resolve
 from kplane.cli.kpctl import (
@@ -31,8 +30,7 @@ from kplane.cli.kpctl import (
     _ns_option,
     check_output,
     create,
-    echo_obj,
-    kind_name,
+    create_and_report,
     pass_ctx,
     run,
     to_obj,
@@ -42,7 +40,6 @@ JOBS: ResourceType = resolve("jobs")
 CRONJOBS: ResourceType = resolve("cronjobs")
 PDBS: ResourceType = resolve("poddisruptionbudgets")
 INSTANTIATE_ANNOTATION = "cronjob.kubernetes.io/instantiate"
-DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
 class DashCommand(click.Command):
@@ -139,20 +136,7 @@ def _for_server(obj: Obj) -> Obj:
 
 
 async def _create_and_report(ctx: Ctx, rt: ResourceType, obj: Obj, dry_run: str, output: str) -> None:
-    name = obj["metadata"]["name"]
-    if dry_run != "client":
-        try:
-            created = await ctx.client().create(rt, _for_server(obj), namespace=ctx.ns,
-                                                dry_run=dry_run == "server")
-        except api.APIError as exc:
-            if isinstance(exc, api.Unavailable):
-                raise
-            raise CLIError(f"failed to create {rt.singular}: {exc.message}") from None
-        obj = to_obj(rt, created)
-    if output:
-        echo_obj([obj], output)
-    else:
-        click.echo(f"{kind_name(rt, name)} created{DRY_RUN_SUFFIX[dry_run]}")
+    await create_and_report(ctx, rt, obj, _for_server(obj), dry_run, output, failure=f"failed to create {rt.singular}")
 
 
 def _source(source: str) -> tuple[ResourceType, str]:
