@@ -240,9 +240,13 @@ def _summary(
         f"  apiserver           {opts.apiserver_address}   (gRPC)",
     ]
     for n in ("scheduler", "controller-manager"):
-        lines.append(f"  {n:<19} {'running' if n in names else 'not yet part of kplane'}")
+        replicas = sum(1 for x in names if x == n or x.startswith(f"{n}-"))
+        lines.append(f"  {n:<19} {'running' if replicas == 1 else f'{replicas} running (one leads)'}")
+    proxies = sum(1 for n in names if n.startswith("proxy-"))
     lines += [
-        f"  nodes               {len(nodes)} ({', '.join(nodes) or 'kubelets arrive with the kubelet component'})",
+        f"  nodes               {len(nodes)}" + (f" ({', '.join(nodes)}; a proxy beside each)" if proxies else "")
+        + (f" + {opts.fake_nodes} fake" if opts.fake_nodes else ""),
+        f"  profile             {opts.profile}",
         f"  config              {display_path(settings.config_path)}",
         f"  data dir            {display_path(opts.data_dir)}",
         f"  logs                {display_path(opts.log_dir)}/<component>.log",
